@@ -1,0 +1,1 @@
+"""Inference-only Kronos and Toto in pure PyTorch, and their checkpoint loading."""

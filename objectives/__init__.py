@@ -1,0 +1,1 @@
+"""Data, windows, metrics, search spaces and the per-model two-stage evaluators."""

@@ -1,0 +1,45 @@
+"""Forecast metrics for one set of one-step targets, with the naive (last close) baseline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Metrics:
+    price_mae: float
+    return_mae: float
+    latency_s: float
+    naive_price_mae: float
+
+    @property
+    def skill(self) -> float:
+        """``1 - price_mae / naive_price_mae``: above 0 beats the naive forecast."""
+        if self.naive_price_mae == 0:
+            return 0.0
+        return 1.0 - self.price_mae / self.naive_price_mae
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "skill": self.skill}
+
+
+METRIC_NAMES = ("price_mae", "return_mae")
+
+
+def score(close: np.ndarray, targets: np.ndarray, forecast: np.ndarray, latency_s: float) -> Metrics:
+    """Score close forecasts for ``targets`` against actual closes of the series ``close``.
+
+    Returns are relative to the last context close (row ``target - 1``).
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    forecast = np.asarray(forecast, dtype=np.float64)
+    actual = close[targets]
+    last = close[targets - 1]
+    return Metrics(
+        price_mae=float(np.mean(np.abs(forecast - actual))),
+        return_mae=float(np.mean(np.abs(forecast / last - actual / last))),
+        latency_s=float(latency_s),
+        naive_price_mae=float(np.mean(np.abs(last - actual))),
+    )
