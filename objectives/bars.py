@@ -60,9 +60,7 @@ class Bars:
 def check_symbol(symbol: str) -> str:
     """Return ``symbol`` if it is a plain ticker, else raise ``DataError``."""
     if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol) or ".." in symbol:
-        raise DataError(
-            f"symbol {symbol!r} is not a plain ticker (letters, digits, '.', '_', '-')"
-        )
+        raise DataError(f"symbol {symbol!r} is not a plain ticker (letters, digits, '.', '_', '-')")
     return symbol
 
 

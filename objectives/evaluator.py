@@ -17,13 +17,15 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
-import optuna
 
 from objectives.bars import Bars
 from objectives.metrics import Metrics, score
+
+if TYPE_CHECKING:
+    import optuna
 
 BACKEND_MODULES = {"toto": "objectives.toto", "kronos": "objectives.kronos"}
 

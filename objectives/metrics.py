@@ -28,7 +28,9 @@ class Metrics:
 METRIC_NAMES = ("price_mae", "return_mae")
 
 
-def score(close: np.ndarray, targets: np.ndarray, forecast: np.ndarray, latency_s: float) -> Metrics:
+def score(
+    close: np.ndarray, targets: np.ndarray, forecast: np.ndarray, latency_s: float
+) -> Metrics:
     """Score close forecasts for ``targets`` against actual closes of the series ``close``.
 
     Returns are relative to the last context close (row ``target - 1``).
