@@ -1,0 +1,165 @@
+"""Building blocks shared by the Kronos tokenizer and predictor (inference only).
+
+Attribute names follow the published state-dict keys (``norm1``, ``self_attn.q_proj``, ...).
+Every attention is causal over its own sequence; a block can also run one new position
+against cached keys and values (:class:`KV`), which is how a single appended token is decoded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class KV(NamedTuple):
+    """Rotated keys and values of the positions seen so far."""
+
+    k: torch.Tensor  # (B, nh, T, hs)
+    v: torch.Tensor  # (B, nh, T, hs)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.rsqrt(torch.mean(h * h, dim=-1, keepdim=True) + self.eps)
+        return h.type_as(x) * self.weight
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: ``w2(silu(w1 x) * w3 x)``."""
+
+    def __init__(self, d_model: int, ff_dim: int) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(d_model, ff_dim, bias=False)
+        self.w3 = nn.Linear(d_model, ff_dim, bias=False)
+        self.w2 = nn.Linear(ff_dim, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding; ``inv_freq`` is a persistent buffer in the published files."""
+
+    def __init__(self, head_dim: int) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+        self.register_buffer("inv_freq", inv_freq)
+
+    def tables(self, start: int, end: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin for positions ``[start, end)``, each (1, 1, end - start, hs)."""
+        t = torch.arange(end, device=like.device).type_as(self.inv_freq)
+        freqs = torch.einsum("i,j->ij", t, self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)[start:]
+        return emb.cos()[None, None].to(like.dtype), emb.sin()[None, None].to(like.dtype)
+
+    @staticmethod
+    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x.chunk(2, dim=-1)
+        return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class SelfAttention(nn.Module):
+    """Causal multi-head self-attention with rotary positions."""
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.rotary = Rotary(self.head_dim)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+
+    def forward(self, x: torch.Tensor, past: KV | None = None) -> tuple[torch.Tensor, KV]:
+        """``x`` (B, T, C) at positions after ``past``; returns (B, T, C) and the updated cache.
+
+        With ``past``, ``x`` must be one position (T == 1), which attends to every cached one.
+        """
+        B, T, C = x.shape
+        start = 0 if past is None else past.k.shape[2]
+        q = self._heads(self.q_proj(x))  # (B, nh, T, hs)
+        k = self._heads(self.k_proj(x))
+        v = self._heads(self.v_proj(x))
+        cos, sin = self.rotary.tables(start, start + T, q)
+        q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
+        if past is not None:
+            k = torch.cat([past.k, k], dim=2)  # (B, nh, start + 1, hs)
+            v = torch.cat([past.v, v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=past is None)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.out_proj(y), KV(k, v)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: attention then SwiGLU, each with a residual."""
+
+    def __init__(self, d_model: int, n_heads: int, ff_dim: int) -> None:
+        super().__init__()
+        self.norm1 = RMSNorm(d_model)
+        self.self_attn = SelfAttention(d_model, n_heads)
+        self.norm2 = RMSNorm(d_model)
+        self.ffn = FeedForward(d_model, ff_dim)
+
+    def forward(self, x: torch.Tensor, past: KV | None = None) -> tuple[torch.Tensor, KV]:
+        a, kv = self.self_attn(self.norm1(x), past)
+        x = x + a
+        x = x + self.ffn(self.norm2(x))
+        return x, kv
+
+
+class CrossAttention(nn.Module):
+    """One query per sequence attending to a sequence's hidden states (no mask).
+
+    Upstream builds rotary tables from the query length; for a single query that is position 0,
+    whose rotation is the identity, so no rotation is applied here. ``rotary.inv_freq`` is
+    kept only because the published files hold it.
+    """
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.rotary = Rotary(self.head_dim)
+
+    def keys_values(self, hidden: torch.Tensor) -> KV:
+        """(B, T, C) hidden states -> keys and values, each (B, nh, T, hs)."""
+        B, T, _ = hidden.shape
+        k = self.k_proj(hidden).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(hidden).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        return KV(k, v)
+
+    def forward(self, query: torch.Tensor, kv: KV) -> torch.Tensor:
+        """``query`` (B, C), ``kv`` of the same B sequences -> (B, C)."""
+        B, C = query.shape
+        q = self.q_proj(query).view(B, self.n_heads, 1, self.head_dim)  # (B, nh, 1, hs)
+        y = F.scaled_dot_product_attention(q, kv.k, kv.v)  # (B, nh, 1, hs)
+        return self.out_proj(y.reshape(B, C))
+
+
+def sinusoid_table(n: int, d_model: int) -> torch.Tensor:
+    """The fixed (not learnt) time-embedding table upstream uses when ``learn_te`` is false."""
+    w = torch.zeros(n, d_model)
+    position = torch.arange(0, n).float().unsqueeze(1)
+    div_term = (torch.arange(0, d_model, 2).float() * -(math.log(10000.0) / d_model)).exp()
+    w[:, 0::2] = torch.sin(position * div_term)
+    w[:, 1::2] = torch.cos(position * div_term)
+    return w
