@@ -1,1 +1,1 @@
-"""studies package."""
+"""Study naming, create-or-resume, the worker loop, crash recovery and finalisation."""

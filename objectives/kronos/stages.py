@@ -42,7 +42,7 @@ def features(
 def time_features(timestamps: np.ndarray) -> np.ndarray:
     """(N,) datetime64 -> (N, 5) float32 minute, hour, weekday, day, month."""
     t = pd.DatetimeIndex(timestamps)
-    return np.column_stack([t.minute, t.hour, t.weekday, t.day, t.month]).astype(np.float32)
+    return np.column_stack([t.minute, t.hour, t.day_of_week, t.day, t.month]).astype(np.float32)
 
 
 def normalise(x: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

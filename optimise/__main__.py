@@ -1,0 +1,5 @@
+import sys
+
+from optimise.cli import main
+
+sys.exit(main())

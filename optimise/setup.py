@@ -1,0 +1,45 @@
+"""Turn command-line arguments into validated study contexts, before anything is written."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from objectives.bars import Bars, check_symbol, list_symbols, load_bars
+from objectives.evaluator import load_backend
+from objectives.windows import WindowSpec, split
+from studies.context import StudyContext
+
+
+def window_spec(args: argparse.Namespace) -> WindowSpec:
+    return WindowSpec(
+        val_window=args.val_window,
+        test_window=args.test_window,
+        horizon=args.horizon,
+        min_context=args.min_context,
+    )
+
+
+def symbols(args: argparse.Namespace) -> list[str]:
+    if getattr(args, "all", False):
+        return list_symbols(Path(args.data_dir))
+    return [check_symbol(s) for s in dict.fromkeys(args.symbols)]
+
+
+def checked_bars(args: argparse.Namespace, spec: WindowSpec) -> list[Bars]:
+    """Every symbol's bars, each long enough for the windows; raises on the first defect."""
+    data_dir = Path(args.data_dir)
+    bars = [load_bars(data_dir, symbol) for symbol in symbols(args)]
+    for series in bars:
+        split(len(series), spec)
+    return bars
+
+
+def contexts(args: argparse.Namespace) -> list[StudyContext]:
+    """Validated data first (cheap), then the model (slow); nothing is written by either."""
+    spec = window_spec(args)
+    bars = checked_bars(args, spec)
+    backend = load_backend(
+        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
+    )
+    return [StudyContext(backend, b, spec, metric=args.metric, seed=args.seed) for b in bars]

@@ -1,0 +1,7 @@
+"""Errors from storage URLs, the database and the JSON store."""
+
+from __future__ import annotations
+
+
+class StorageError(ValueError):
+    """A storage URL or store folder that cannot be used; the message says what to do."""

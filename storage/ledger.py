@@ -1,0 +1,188 @@
+"""Our own rows beside Optuna's tables: what Optuna's storage API cannot do atomically.
+
+* Finalisation claims: one row per (study, best trial). A worker wins the right to score the
+  test window by a conditional ``UPDATE`` (rowcount 1 wins) with a lease on the database clock;
+  a dead holder's lease expires and another worker takes over. ``done`` rows keep the result.
+* The budget lock: a short critical section per study around "count trials, then ask", so N
+  workers never start more trials than the study's budget (PostgreSQL: a transaction-scoped
+  advisory lock; SQLite: an ``flock`` on a file beside the database, one host only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.engine import create_engine
+from storage.urls import sqlite_path
+
+metadata = MetaData()
+
+finalisation = Table(
+    "optimise_finalisation",
+    metadata,
+    Column("study_name", String(512), primary_key=True),
+    Column("trial_number", Integer, primary_key=True),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("owner", String(256), nullable=True),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("result", Text, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of a claim: ``won`` (you finalise), ``done`` (result ready) or ``busy``."""
+
+    state: str
+    result: str | None = None
+
+
+class Ledger:
+    """Access to our tables on the same database as the studies."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url)
+        self._thread_lock = threading.Lock()
+        try:
+            metadata.create_all(self.engine)
+        except IntegrityError:  # another worker created it at the same moment (PostgreSQL)
+            pass
+
+    def _now(self) -> ColumnElement[float]:
+        """Seconds since the epoch on the database's clock."""
+        if self.engine.dialect.name == "sqlite":
+            return (func.julianday("now") - 2440587.5) * 86400.0
+        return func.extract("epoch", func.now())
+
+    def claim(self, study_name: str, trial_number: int, owner: str, lease_s: float) -> Claim:
+        """Try to take the finalisation of ``trial_number``; at most one live holder wins."""
+        key = and_(
+            finalisation.c.study_name == study_name, finalisation.c.trial_number == trial_number
+        )
+        with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
+            exists = connection.execute(select(finalisation.c.status).where(key)).first()
+            if exists is None:
+                connection.execute(
+                    insert(finalisation).values(
+                        study_name=study_name,
+                        trial_number=trial_number,
+                        status="pending",
+                        owner=None,
+                        lease_until=0.0,
+                    )
+                )
+        with self.engine.begin() as connection:
+            now = self._now()
+            won = connection.execute(
+                update(finalisation)
+                .where(key)
+                .where(finalisation.c.status == "pending")
+                .where(or_(finalisation.c.owner.is_(None), finalisation.c.lease_until < now))
+                .values(owner=owner, lease_until=now + lease_s)
+            ).rowcount
+            if won == 1:
+                return Claim("won")
+            row = connection.execute(
+                select(finalisation.c.status, finalisation.c.result).where(key)
+            ).one()
+        return Claim("done", row.result) if row.status == "done" else Claim("busy")
+
+    def complete(self, study_name: str, trial_number: int, owner: str, result: str) -> bool:
+        """Record the result; ``False`` if the lease was lost to another worker meanwhile."""
+        with self.engine.begin() as connection:
+            return (
+                connection.execute(
+                    update(finalisation)
+                    .where(finalisation.c.study_name == study_name)
+                    .where(finalisation.c.trial_number == trial_number)
+                    .where(finalisation.c.owner == owner)
+                    .where(finalisation.c.status == "pending")
+                    .values(status="done", result=result)
+                ).rowcount
+                == 1
+            )
+
+    def release(self, study_name: str, trial_number: int, owner: str) -> None:
+        """Give up a claim after a failure so another worker may take it at once."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(finalisation)
+                .where(finalisation.c.study_name == study_name)
+                .where(finalisation.c.trial_number == trial_number)
+                .where(finalisation.c.owner == owner)
+                .where(finalisation.c.status == "pending")
+                .values(owner=None, lease_until=0.0)
+            )
+
+    def results(self, study_name: str) -> dict[int, str]:
+        """Finished finalisations of a study: trial number -> result JSON."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(finalisation.c.trial_number, finalisation.c.result)
+                .where(finalisation.c.study_name == study_name)
+                .where(finalisation.c.status == "done")
+            ).all()
+        return {row.trial_number: row.result for row in rows}
+
+    @contextlib.contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        """Serialise "count, then ask" for one study across processes (and threads)."""
+        with self._thread_lock:
+            if self.engine.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big")
+                key -= 1 << 63 if key >= 1 << 63 else 0
+                with self.engine.begin() as connection:
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                    yield
+                return
+            path = sqlite_path(self.url)
+            if path is None:  # in-memory: one process, the thread lock is enough
+                yield
+                return
+            lock_file = Path(f"{path}.lock")
+            with open(lock_file, "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def trial_counts(engine: Engine, study_id: int) -> dict[str, int]:
+    """Trials of a study by state name, read in one query from Optuna's ``trials`` table."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT state, COUNT(*) FROM trials WHERE study_id = :sid GROUP BY state"),
+            {"sid": study_id},
+        ).all()
+    return {str(getattr(state, "name", state)).split(".")[-1]: int(n) for state, n in rows}

@@ -1,0 +1,78 @@
+"""Everything one (model, symbol) study needs, built once per launch and shared by its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from objectives.bars import Bars
+from objectives.evaluator import Backend, Evaluator
+from objectives.windows import Windows, WindowSpec, split
+
+
+def study_name(model: str, symbol: str, spec: WindowSpec) -> str:
+    """``{model}:{SYMBOL}:v{V}-t{T}-h{H}``, e.g. ``toto:BTCUSD:v20-t20-h1``."""
+    return f"{model}:{symbol}:{spec.tag}"
+
+
+@dataclass
+class StudyContext:
+    """A symbol's data and windows bound to a loaded backend.
+
+    The search evaluator is bound to the rows before the test window only, so no trial can read
+    a test bar whatever a backend does; the test evaluator sees all rows and is used once per
+    best trial by finalisation.
+    """
+
+    backend: Backend
+    bars: Bars
+    spec: WindowSpec
+    metric: str = "price_mae"
+    seed: int = 0
+    windows: Windows = field(init=False)
+    _search: Evaluator | None = field(default=None, init=False, repr=False)
+    _test: Evaluator | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.windows = split(len(self.bars), self.spec)
+
+    @property
+    def model(self) -> str:
+        return self.backend.name
+
+    @property
+    def symbol(self) -> str:
+        return self.bars.symbol
+
+    @property
+    def name(self) -> str:
+        return study_name(self.model, self.symbol, self.spec)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the rows up to the end of the test window."""
+        return self.bars.fingerprint(self.windows.test_end)
+
+    @property
+    def search_evaluator(self) -> Evaluator:
+        if self._search is None:
+            self._search = self.backend.evaluator(self.bars.head(self.windows.validation_end))
+        return self._search
+
+    @property
+    def test_evaluator(self) -> Evaluator:
+        if self._test is None:
+            self._test = self.backend.evaluator(self.bars.head(self.windows.test_end))
+        return self._test
+
+    def identity(self) -> dict[str, Any]:
+        """The study user attrs that must match for a study to be resumed."""
+        return {
+            "model": self.model,
+            "symbol": self.symbol,
+            "data_fingerprint": self.fingerprint,
+            "windows": self.spec.as_dict(),
+            "checkpoint": self.backend.checkpoint_id,
+            "metric": self.metric,
+            "search_space": self.backend.space.describe(),
+        }

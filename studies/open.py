@@ -1,0 +1,93 @@
+"""Create a study or resume it, refusing to mix different data, windows or models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from studies.context import StudyContext
+from studies.exceptions import StudyError
+
+logger = logging.getLogger(__name__)
+
+OBJECTIVE_NAMES = {
+    "price_mae": "validation price MAE",
+    "return_mae": "validation return MAE",
+}
+IDENTITY_WAIT_S = 60.0
+
+_REFUSAL_HINT = {
+    "data_fingerprint": "the data changed since the study began",
+    "windows": "the windows differ",
+    "checkpoint": "the checkpoint differs",
+    "metric": "the metric differs",
+    "search_space": "the search space changed",
+    "model": "the model differs",
+    "symbol": "the symbol differs",
+}
+
+
+def open_study(storage: BaseStorage, ctx: StudyContext) -> optuna.Study:
+    """Resume ``ctx.name`` if it exists (after checking its identity) or create it.
+
+    Exactly one of several workers starting together creates the study, writes its user attrs
+    and enqueues the known-good settings; the others wait for those attrs and resume.
+    """
+    try:
+        study = optuna.create_study(
+            study_name=ctx.name, storage=storage, direction="minimize", load_if_exists=False
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=ctx.name, storage=storage)
+        _check_identity(study, ctx)
+        return study
+    study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
+    for params in ctx.backend.space.known_good():
+        study.enqueue_trial(params, user_attrs={"source": "known good (trading code)"})
+    study.set_user_attr("seed", ctx.seed)
+    for key, value in ctx.identity().items():
+        study.set_user_attr(key, value)
+    study.set_user_attr("test_scores", [])
+    logger.info("created study %s", ctx.name)
+    return study
+
+
+def _check_identity(study: optuna.Study, ctx: StudyContext) -> None:
+    deadline = time.monotonic() + IDENTITY_WAIT_S
+    expected = ctx.identity()
+    while True:
+        attrs = study.user_attrs
+        if all(key in attrs for key in expected):
+            break
+        if time.monotonic() > deadline:
+            raise StudyError(
+                f"study {ctx.name} exists but was never initialised; "
+                f"delete it (optuna delete-study --study-name '{ctx.name}') and launch again"
+            )
+        time.sleep(0.2)
+    for key, value in expected.items():
+        stored = attrs[key]
+        if _canonical(stored) != _canonical(value):
+            raise StudyError(
+                f"refusing to resume study {ctx.name}: {_REFUSAL_HINT[key]} "
+                f"(stored {_short(stored)}, now {_short(value)}); use another --storage or "
+                f"delete the study (optuna delete-study --study-name '{ctx.name}')"
+            )
+    stored_seed = attrs.get("seed", ctx.seed)
+    if stored_seed != ctx.seed:
+        logger.warning("study %s keeps its seed %s (asked %s)", ctx.name, stored_seed, ctx.seed)
+    ctx.seed = int(stored_seed)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _short(value: Any) -> str:
+    text = _canonical(value)
+    return text if len(text) <= 60 else text[:57] + "..."

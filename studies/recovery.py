@@ -1,0 +1,62 @@
+"""Fail trials whose worker died, and queue their parameters again.
+
+Three ways a RUNNING trial is known dead (DESIGN §10):
+
+* its recorded worker ran on this host and that process is gone: failed at once;
+* it has no worker recorded and started longer than the grace period ago (killed between
+  ``ask`` and its first heartbeat, which Optuna's heartbeat check never sees);
+* its heartbeat is older than the grace period (Optuna's ``fail_stale_trials``).
+
+Callers hold the study's budget lock, so a trial just taken from the queue, still carrying the
+dead worker's attrs until its new owner is written, is never mistaken for a dead one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import warnings
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from studies.owners import WORKER_ATTR, is_dead_local
+
+logger = logging.getLogger(__name__)
+
+
+def recover_dead_trials(study: optuna.Study, grace_period_s: float, max_retry: int) -> list[int]:
+    """Fail and re-queue dead trials; return the numbers of the trials this call failed."""
+    storage = study._storage
+    now = datetime.datetime.now()
+    failed: list[FrozenTrial] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        if worker is None:
+            started = trial.datetime_start or now
+            dead = (now - started).total_seconds() > grace_period_s
+        else:
+            dead = is_dead_local(str(worker))
+        if dead and _fail(storage, trial._trial_id):
+            failed.append(storage.get_trial(trial._trial_id))
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    for trial in failed:
+        logger.warning("trial %d of %s: worker died; retrying", trial.number, study.study_name)
+        retry(study, trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return [trial.number for trial in failed]
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> None:
+    """Queue ``trial``'s parameters again (after an interruption), counting it as a retry."""
+    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
+
+
+def _fail(storage: optuna.storages.BaseStorage, trial_id: int) -> bool:
+    try:
+        return storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # another worker failed it first

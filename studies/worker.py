@@ -1,0 +1,254 @@
+"""The worker loop: take a trial within the study's exact budget, run it with a heartbeat, tell.
+
+``n_trials`` is the study's total target of finished (complete or pruned) trials, whoever runs
+them: under the study's budget lock a worker counts finished, running and waiting trials and
+asks for a trial only while ``finished + running < n_trials`` or a queued retry is waiting.
+While other workers' trials are running and the budget is spoken for, a worker waits, checking
+for dead trials, so a killed worker's trial is failed, re-queued and finished by someone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy.exc import DBAPIError, OperationalError
+from tqdm import tqdm
+
+from storage.ledger import Ledger, trial_counts
+from studies.context import StudyContext
+from studies.exceptions import StudyError
+from studies.objective import objective
+from studies.owners import WORKER_ATTR, this_worker
+from studies.recovery import recover_dead_trials, requeue
+from studies.sampler import sampler_for_trial
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DB_ERRORS = (OperationalError, DBAPIError, optuna.exceptions.StorageInternalError)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker runs trials and survives failures."""
+
+    heartbeat_interval_s: int = 10
+    grace_period_s: int = 60
+    max_retry: int = 3  # re-queues of a trial whose worker died or was interrupted
+    objective_attempts: int = 3  # in-process attempts of an objective that raises
+    max_consecutive_failures: int = 5
+    db_outage_s: float = 60.0
+    poll_s: float = 1.0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one worker did to one study."""
+
+    ran: int
+    finished: int
+    target: int
+    reached: bool
+
+
+def run_study(
+    study: optuna.Study,
+    ctx: StudyContext,
+    ledger: Ledger,
+    n_trials: int,
+    settings: WorkerSettings,
+    timeout_s: float | None = None,
+) -> RunOutcome:
+    """Run trials of ``study`` until it has ``n_trials`` finished trials (or ``timeout_s``)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    counts = _resilient(lambda: _counts(study, ledger), settings)
+    bar = tqdm(
+        total=n_trials,
+        initial=min(_finished(counts), n_trials),
+        desc=ctx.name,
+        disable=not settings.progress,
+        leave=False,
+        unit="trial",
+    )
+    ran = 0
+    consecutive_failures = 0
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            trial, counts = _resilient(
+                lambda: _take_trial(study, ctx, ledger, n_trials, settings), settings
+            )
+            bar.n = min(_finished(counts), n_trials)
+            bar.refresh()
+            if trial is None:
+                if _finished(counts) >= n_trials:
+                    break
+                time.sleep(settings.poll_s)  # budget spoken for by running trials: watch them
+                continue
+            state = _run_trial(study, trial, ctx, settings)
+            ran += 1
+            consecutive_failures = consecutive_failures + 1 if state == TrialState.FAIL else 0
+            if consecutive_failures >= settings.max_consecutive_failures:
+                raise StudyError(
+                    f"{consecutive_failures} trials of {ctx.name} failed in a row; "
+                    "see the trials' fail_reason in `optimise status` or the dashboard"
+                )
+    finally:
+        bar.close()
+    counts = _resilient(lambda: _counts(study, ledger), settings)
+    finished = _finished(counts)
+    return RunOutcome(ran=ran, finished=finished, target=n_trials, reached=finished >= n_trials)
+
+
+def _counts(study: optuna.Study, ledger: Ledger) -> dict[str, int]:
+    return trial_counts(ledger.engine, study._study_id)
+
+
+def _finished(counts: dict[str, int]) -> int:
+    return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+
+
+def _take_trial(
+    study: optuna.Study, ctx: StudyContext, ledger: Ledger, n_trials: int, settings: WorkerSettings
+) -> tuple[optuna.Trial | None, dict[str, int]]:
+    """Under the budget lock: recover dead trials, then ask only if the budget allows."""
+    with ledger.budget_lock(study.study_name):
+        recover_dead_trials(study, settings.grace_period_s, settings.max_retry)
+        counts = _counts(study, ledger)
+        finished, running = _finished(counts), counts.get("RUNNING", 0)
+        if finished >= n_trials:
+            return None, counts
+        if counts.get("WAITING", 0) == 0 and finished + running >= n_trials:
+            return None, counts
+        with warnings.catch_warnings():  # we run the heartbeat ourselves (see _Heartbeat)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = study.ask()
+        study._storage.record_heartbeat(trial._trial_id)
+        trial.set_user_attr(WORKER_ATTR, this_worker())
+    study.sampler = sampler_for_trial(ctx.seed, trial.number)  # read at suggest time
+    return trial, counts
+
+
+def _run_trial(
+    study: optuna.Study, trial: optuna.Trial, ctx: StudyContext, settings: WorkerSettings
+) -> TrialState:
+    """Run the objective with a heartbeat; retry exceptions, then record FAIL with the reason."""
+    heartbeat = _Heartbeat(study, trial._trial_id, settings.heartbeat_interval_s)
+    value: float | None = None
+    reason = ""
+    try:
+        with heartbeat:
+            for attempt in range(1, settings.objective_attempts + 1):
+                try:
+                    value = objective(trial, ctx)
+                    break
+                except optuna.TrialPruned:
+                    return _tell(study, trial, TrialState.PRUNED, None, settings)
+                except Exception as exc:  # noqa: BLE001 - recorded on the trial, then retried
+                    reason = f"{type(exc).__name__}: {exc}"
+                    logger.warning(
+                        "trial %d attempt %d/%d failed: %s",
+                        trial.number,
+                        attempt,
+                        settings.objective_attempts,
+                        reason,
+                    )
+                    logger.debug("%s", traceback.format_exc())
+                    _free_accelerator_memory()
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): fail it and queue it again
+        _interrupt(study, trial, settings)
+        raise
+    if value is None:
+        _resilient(lambda: trial.set_user_attr("fail_reason", reason[:500]), settings)
+        return _tell(study, trial, TrialState.FAIL, None, settings)
+    return _tell(study, trial, TrialState.COMPLETE, value, settings)
+
+
+def _tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    state: TrialState,
+    value: float | None,
+    settings: WorkerSettings,
+) -> TrialState:
+    try:
+        _resilient(lambda: study.tell(trial, value, state=state), settings)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        logger.warning("trial %d was failed by another worker meanwhile", trial.number)
+        return TrialState.FAIL
+    except ValueError as exc:  # tell() refuses a trial that is already finished
+        if "finished" not in str(exc):
+            raise
+        logger.warning("trial %d was failed by another worker meanwhile", trial.number)
+        return TrialState.FAIL
+    return state
+
+
+def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSettings) -> None:
+    try:
+        trial.set_user_attr("fail_reason", "interrupted")
+        study.tell(trial, state=TrialState.FAIL)
+        requeue(study, study._storage.get_trial(trial._trial_id), settings.max_retry)
+    except Exception as exc:  # noqa: BLE001 - best effort on the way out; recovery covers it
+        logger.warning("could not record the interruption of trial %d: %s", trial.number, exc)
+
+
+def _resilient(call: Callable[[], T], settings: WorkerSettings) -> T:
+    """Run a storage call, retrying connection errors for up to ``db_outage_s`` seconds."""
+    deadline = time.monotonic() + settings.db_outage_s
+    delay = 0.25
+    while True:
+        try:
+            return call()
+        except DB_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                raise StudyError(
+                    f"lost the database for over {settings.db_outage_s:.0f} s ({reason}); "
+                    "the study is intact: launch again to resume"
+                ) from None
+            logger.warning("database error (%s); retrying in %.1f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _free_accelerator_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class _Heartbeat:
+    """Records the trial's heartbeat every ``interval`` seconds in a background thread."""
+
+    def __init__(self, study: optuna.Study, trial_id: int, interval: int) -> None:
+        self._storage: Any = study._storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried next interval
+                logger.warning("heartbeat of trial %d failed: %s", self._trial_id, exc)

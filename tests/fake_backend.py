@@ -1,0 +1,81 @@
+"""A test double of a model backend: cheap, deterministic, honest about look-ahead.
+
+Importing this module registers it as model ``fake``. Its "forecast" is the last close times
+``1 + drift`` plus seeded noise; ``FAKE_TRIAL_SLEEP`` (seconds) slows each forecast so tests
+can kill a worker mid-trial, and ``FAKE_FAIL`` makes every forecast raise.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from objectives.bars import Bars
+from objectives.evaluator import BACKEND_MODULES, window_seed
+
+BACKEND_MODULES.setdefault("fake", __name__)
+
+
+class FakeSpace:
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        return {
+            "drift": trial.suggest_float("drift", -0.02, 0.02),
+            "noise": trial.suggest_float("noise", 0.0, 0.05),
+        }
+
+    def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"drift": float(params["drift"]), "noise": float(params["noise"])}
+
+    def known_good(self) -> list[dict[str, Any]]:
+        return [{"drift": 0.0, "noise": 0.0}]
+
+    def describe(self) -> dict[str, Any]:
+        return {"drift": [-0.02, 0.02], "noise": [0.0, 0.05]}
+
+
+class FakeEvaluator:
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars
+        self.calls = 0
+
+    def forecast_close(self, targets: np.ndarray, config: Mapping[str, Any], seed: int):
+        self.calls += 1
+        if os.environ.get("FAKE_FAIL"):
+            raise RuntimeError("simulated out of memory")
+        delay = float(os.environ.get("FAKE_TRIAL_SLEEP", "0"))
+        if delay:
+            time.sleep(delay)
+        out = []
+        for target in np.asarray(targets):
+            context = self.bars.close[:target]  # rows < target only
+            rng = np.random.default_rng(window_seed(seed, int(target)))
+            noise = rng.standard_normal() * config["noise"] * context[-1]
+            out.append(context[-1] * (1 + config["drift"]) + noise)
+        return np.asarray(out)
+
+
+class FakeBackend:
+    name: ClassVar[str] = "fake"
+
+    def __init__(self, checkpoint: str | None) -> None:
+        self.checkpoint_id = checkpoint or "fake-model"
+        self.space = FakeSpace()
+
+    def evaluator(self, bars: Bars) -> FakeEvaluator:
+        return FakeEvaluator(bars)
+
+
+def load(checkpoint: str | None = None, tokenizer: str | None = None, device: str = "cpu"):
+    return FakeBackend(checkpoint)
+
+
+if __name__ == "__main__":  # run the CLI with this backend registered
+    import sys
+
+    from optimise.cli import main
+
+    sys.exit(main())
