@@ -47,9 +47,17 @@ def time_features(timestamps: np.ndarray) -> np.ndarray:
 
 def normalise(x: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(L, 6) float32 -> z-scored and clipped (L, 6), and the float32 mean and std (6,)."""
-    mean, std = np.mean(x, axis=0), np.std(x, axis=0)
-    z = np.clip((x - mean) / (std + STD_EPS), -clip, clip)
-    return z, mean, std
+    # Upstream takes np.mean / np.std in float32, whose SIMD pairwise sums depend on the
+    # array's memory alignment in the last bit. Sequential float64 sums (cumsum) rounded to
+    # float32 agree with them to an ulp and make a window's forecast a function of its rows only.
+    n = len(x)
+    wide = x.astype(np.float64)
+    mean64 = np.cumsum(wide, axis=0)[-1] / n
+    var64 = np.cumsum((wide - mean64) ** 2, axis=0)[-1] / n
+    mean, std = mean64.astype(np.float32), np.sqrt(var64).astype(np.float32)
+    bound = float(clip)  # a Python float keeps the float32 dtype, as upstream
+    z = np.clip((x - mean) / (std + STD_EPS), -bound, bound)
+    return z.astype(np.float32, copy=False), mean, std
 
 
 def denormalise(bar: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -1,0 +1,263 @@
+"""The Kronos two-stage evaluator against kronos-model-arch 0.1.0, and its search space."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from scipy import stats
+
+from models.kronos import load_kronos
+from objectives.bars import Bars
+from objectives.evaluator import load_backend
+from objectives.exceptions import DataError
+from objectives.kronos import KronosBackend, KronosSpace
+from objectives.kronos.sampling import draw, filtered_probs
+from objectives.kronos.space import TRADING_BEST
+from objectives.kronos.stages import (
+    Stage1,
+    denormalise,
+    features,
+    normalise,
+    stage1,
+    stage2,
+    time_features,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kronos"
+CHECKPOINT = FIXTURES / "checkpoint"
+SAMPLED = {
+    "temperature": 1.0, "top_k": 0, "top_p": 0.95, "sample_count": 16, "max_context": 64,
+    "clip": 2.0,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def parity() -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / "parity.npz") as data:
+        return dict(data)
+
+
+@pytest.fixture(scope="module")
+def backend() -> KronosBackend:
+    return load_backend("kronos", checkpoint=str(CHECKPOINT))
+
+
+def fixture_bars(parity: dict[str, np.ndarray]) -> Bars:
+    return Bars(
+        "BTCUSD",
+        parity["eval__timestamps"].astype("datetime64[ns]"),
+        parity["eval__prices"],
+        parity["eval__volume"],
+        None,
+    )
+
+
+def greedy(max_context: int, clip: float, sample_count: int, temperature: float = 1.0) -> dict:
+    return {
+        "temperature": temperature, "top_k": 1, "top_p": 1.0, "sample_count": sample_count,
+        "max_context": max_context, "clip": clip,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["longer", "shorter", "novolume"])
+def test_greedy_forecasts_from_any_context_length_equal_the_reference(parity, name):
+    c = {k.split("__")[1]: v for k, v in parity.items() if k.startswith(f"{name}__")}
+    mc, clip, with_volume = c["settings"]
+    n = len(c["prices"])
+    kronos = load_kronos(CHECKPOINT)
+    x = features(c["prices"], c["volume"] if with_volume else None, None)
+    z, mean, std = normalise(x, clip)
+    stamp = time_features(c["timestamps"][:n].astype("datetime64[ns]"))
+    part = stage1(
+        kronos.predictor,
+        kronos.tokenizer,
+        torch.from_numpy(z)[None],
+        torch.from_numpy(stamp)[None],
+        int(mc),
+    )[0]
+    window = Stage1(*part, mean, std)
+    bar = stage2(
+        kronos.predictor, kronos.tokenizer, window, "w", greedy(int(mc), clip, 4, 0.5),
+        torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    np.testing.assert_allclose(denormalise(bar, mean, std), c["greedy"], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("setting", [0, 1])
+def test_greedy_evaluator_forecasts_equal_the_reference_predictor_loop(parity, backend, setting):
+    mc, clip = parity["eval__settings"][setting]
+    evaluator = backend.evaluator(fixture_bars(parity))
+    bars = evaluator.forecast_bars(parity["eval__targets"], greedy(int(mc), clip, 3), seed=1)
+    np.testing.assert_allclose(bars, parity["eval__greedy"][setting], rtol=1e-5, atol=1e-4)
+    close = evaluator.forecast_close(parity["eval__targets"], greedy(int(mc), clip, 3), seed=9)
+    np.testing.assert_allclose(close, parity["eval__greedy"][setting][:, 3], rtol=1e-5)
+
+
+def test_filtered_probabilities_equal_the_reference_for_every_filter(parity):
+    logits = torch.from_numpy(parity["sampling__logits"])[None]
+    for (temperature, top_k, top_p), expected in zip(
+        parity["sampling__settings"], parity["sampling__probs"], strict=True
+    ):
+        probs = filtered_probs(logits, temperature, int(top_k), top_p)[0]
+        np.testing.assert_allclose(probs.numpy(), expected, rtol=1e-5, atol=1e-7)
+
+
+def chi_square_p(counts: np.ndarray, probs: np.ndarray) -> float:
+    probs = probs.astype(np.float64)
+    support = probs > 0
+    assert counts[~support].sum() == 0, "a filtered-out token was drawn"
+    expected = probs[support] / probs[support].sum() * counts.sum()
+    return float(stats.chisquare(counts[support], expected).pvalue)
+
+
+def test_sampled_tokens_follow_the_reference_distribution(parity):
+    logits = torch.from_numpy(parity["sampling__logits"])[None]
+    generator = torch.Generator().manual_seed(0)
+    for (temperature, top_k, top_p), ref_probs, ref_counts in zip(
+        parity["sampling__settings"],
+        parity["sampling__probs"],
+        parity["sampling__counts"],
+        strict=True,
+    ):
+        probs = filtered_probs(logits, temperature, int(top_k), top_p)[0]
+        ours = np.bincount(draw(probs, 20000, generator).numpy(), minlength=len(ref_probs))
+        assert chi_square_p(ours, ref_probs) > 1e-3
+        assert chi_square_p(ref_counts, probs.numpy()) > 1e-3
+
+
+def test_stage_two_computes_s2_logits_once_per_distinct_s1(backend, parity):
+    evaluator = backend.evaluator(fixture_bars(parity))
+    config = {**SAMPLED, "sample_count": 500, "top_p": 1.0, "temperature": 1.5}
+    window = evaluator._windows([280], 64, 2.0)[280]
+    seen: list[int] = []
+    original = backend.predictor.s2_logits
+
+    def spy(last_hidden, kv, s1):
+        seen.extend(s1.tolist())
+        return original(last_hidden, kv, s1)
+
+    backend.predictor.s2_logits = spy
+    try:
+        generator = torch.Generator().manual_seed(5)
+        stage2(backend.predictor, backend.tokenizer, window, "spy", config, generator)
+    finally:
+        del backend.predictor.s2_logits
+    assert 1 < len(seen) < 500
+    assert len(seen) == len(set(seen)), "s2 logits are computed once per distinct s1"
+
+
+def test_the_same_seed_reproduces_a_sampled_forecast_cold_and_warm(parity):
+    targets = parity["eval__targets"]
+    first = load_backend("kronos", checkpoint=str(CHECKPOINT)).evaluator(fixture_bars(parity))
+    cold = first.forecast_close(targets, SAMPLED, seed=11)
+    warm = first.forecast_close(targets, SAMPLED, seed=11)
+    other = load_backend("kronos", checkpoint=str(CHECKPOINT)).evaluator(fixture_bars(parity))
+    np.testing.assert_array_equal(cold, warm)
+    np.testing.assert_array_equal(cold, other.forecast_close(targets, SAMPLED, seed=11))
+    assert not np.array_equal(cold, first.forecast_close(targets, SAMPLED, seed=12))
+
+
+def test_a_window_forecast_does_not_depend_on_the_other_targets(parity):
+    """Batched stage 1 may move the last float bits; the forecast itself must not change."""
+    targets = parity["eval__targets"]
+    fresh = lambda: load_backend("kronos", checkpoint=str(CHECKPOINT))  # noqa: E731
+    together = fresh().evaluator(fixture_bars(parity)).forecast_close(targets, SAMPLED, seed=3)
+    alone = [
+        fresh().evaluator(fixture_bars(parity)).forecast_close(np.array([i]), SAMPLED, seed=3)[0]
+        for i in targets[::-1]
+    ]
+    np.testing.assert_allclose(together, alone[::-1], rtol=1e-6)
+
+
+def test_changing_rows_at_or_after_the_target_leaves_its_forecast_unchanged(parity):
+    bars = fixture_bars(parity)
+    i = 285
+    fresh = lambda: load_backend("kronos", checkpoint=str(CHECKPOINT))  # noqa: E731
+    before = fresh().evaluator(bars).forecast_close(np.array([i]), SAMPLED, seed=4)
+    prices = bars.prices.copy()
+    prices[i:] *= 3.0
+    volume = bars.volume.copy()
+    volume[i:] = 0.0
+    timestamps = bars.timestamps.copy()
+    timestamps[i:] += np.timedelta64(3, "h")
+    changed = Bars(bars.symbol, timestamps, prices, volume, None)
+    after = fresh().evaluator(changed).forecast_close(np.array([i]), SAMPLED, seed=4)
+    np.testing.assert_array_equal(before, after)
+    prices[i - 1] *= 1.5  # the last context row does move it
+    moved = Bars(bars.symbol, timestamps, prices, volume, None)
+    assert fresh().evaluator(moved).forecast_close(np.array([i]), SAMPLED, seed=4) != before
+
+
+def test_the_next_unseen_bar_can_be_forecast(parity, backend):
+    bars = fixture_bars(parity)
+    forecast = backend.evaluator(bars).forecast_close(np.array([len(bars)]), SAMPLED, seed=0)
+    assert np.isfinite(forecast).all()
+
+
+def test_warm_trials_reuse_stage_one_and_the_caches_stay_bounded(parity):
+    loaded = load_kronos(CHECKPOINT)
+    small = KronosBackend(loaded, cache_bytes=200_000)
+    evaluator = small.evaluator(fixture_bars(parity))
+    targets = parity["eval__targets"]
+    first = evaluator.forecast_close(targets, SAMPLED, seed=2)
+    hits = small.stage1_cache.hits
+    assert evaluator.forecast_close(targets, {**SAMPLED, "temperature": 0.3}, seed=2).shape == (6,)
+    for cache in (small.stage1_cache, small.s2_cache, small.bar_cache):
+        assert cache.bytes <= cache.max_bytes or len(cache) == 1
+    roomy = KronosBackend(loaded).evaluator(fixture_bars(parity))
+    np.testing.assert_array_equal(first, roomy.forecast_close(targets, SAMPLED, seed=2))
+    roomy.forecast_close(targets, {**SAMPLED, "temperature": 0.3}, seed=2)
+    assert roomy.backend.stage1_cache.hits == len(targets)
+    assert small.stage1_cache.hits >= hits
+
+
+def test_bad_configs_and_targets_are_refused_with_a_clear_message(parity, backend):
+    evaluator = backend.evaluator(fixture_bars(parity))
+    with pytest.raises(DataError, match="temperature must be positive"):
+        evaluator.forecast_close(np.array([280]), {**SAMPLED, "temperature": 0}, seed=0)
+    with pytest.raises(DataError, match="lacks 'clip'"):
+        evaluator.forecast_close(
+            np.array([280]), {k: v for k, v in SAMPLED.items() if k != "clip"}, seed=0
+        )
+    with pytest.raises(DataError, match="outside"):
+        evaluator.forecast_close(np.array([0]), SAMPLED, seed=0)
+
+
+def test_the_known_good_setting_is_the_trading_best_with_its_inert_top_p_dropped():
+    space = KronosSpace()
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    for params in space.known_good():
+        study.enqueue_trial(params)
+    trial = study.ask()
+    config = space.suggest(trial)
+    assert config == {**TRADING_BEST, "top_p": 1.0}
+    assert trial.params["filter"] == "top_k" and "top_p" not in trial.params
+    study.tell(trial, 1.0)
+    assert space.config_from_params(study.trials[0].params) == config
+
+
+def test_only_the_active_filter_parameter_is_sampled():
+    space = KronosSpace()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    kinds = set()
+    for _ in range(40):
+        trial = study.ask()
+        config = space.suggest(trial)
+        kinds.add(trial.params["filter"])
+        if trial.params["filter"] == "top_k":
+            assert "top_p" not in trial.params and config["top_p"] == 1.0
+            assert 1 <= config["top_k"] <= 64
+        else:
+            assert "top_k" not in trial.params and config["top_k"] == 0
+            assert 0.5 <= config["top_p"] <= 1.0
+        assert 0.05 <= config["temperature"] <= 1.5 and 1 <= config["sample_count"] <= 512
+        assert 64 <= config["max_context"] <= 512 and 0.5 <= config["clip"] <= 5.0
+        study.tell(trial, 0.0)
+        assert space.config_from_params(trial.params) == config
+    assert kinds == {"top_k", "top_p"}
+    assert json.loads(json.dumps(space.describe()))["params"]["top_p"]["when"] == "filter=top_p"
