@@ -1,0 +1,86 @@
+"""Shared fixtures: the real data in ../shared/data, CLI runners, and throw-away PostgreSQL
+databases on the server at 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tests.fake_backend  # noqa: F401 - registers the test double as model "fake"
+from optimise.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "BTCUSD.csv").exists():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder so nothing lands in the repo."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPTIMISE_STORAGE", raising=False)
+    return tmp_path
+
+
+def run_cli(*args: str) -> int:
+    """Run ``optimise`` in-process (the fake backend is registered)."""
+    return main([str(a) for a in args])
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line of a subprocess running ``optimise`` with the fake backend."""
+    return [sys.executable, "-m", "tests.fake_backend", *[str(a) for a in args]]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("OPTIMISE_STORAGE", None)
+    env.update(extra)
+    return env
+
+
+def run_cli_process(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cli_command(*args), env=cli_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    if not _postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    import psycopg
+
+    name = f"optimise_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

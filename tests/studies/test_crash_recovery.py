@@ -1,0 +1,224 @@
+"""Workers die: the study still ends with exactly N complete trials and loses none.
+
+Real processes, real databases (SQLite and PostgreSQL); the model is the test double.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from storage.rdb import open_storage
+from tests.conftest import cli_command, cli_env, run_cli_process
+
+NAME = "fake:BTCUSD:v20-t20-h1"
+
+
+def launch_args(data: Path, url: str, workdir: Path, n_trials: int) -> list[str]:
+    return [
+        "launch",
+        "--model",
+        "fake",
+        "--symbols",
+        "BTCUSD",
+        "--data-dir",
+        str(data),
+        "--n-trials",
+        str(n_trials),
+        "--storage",
+        url,
+        "--store",
+        str(workdir / "store"),
+        "--heartbeat",
+        "1",
+        "--grace",
+        "3",
+        "--no-progress",
+    ]
+
+
+def load(url: str) -> optuna.Study:
+    return optuna.load_study(study_name=NAME, storage=open_storage(url))
+
+
+def wait_for(predicate, timeout: float = 60.0, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def running_trial_of(url: str, pid: int):
+    try:
+        trials = load(url).get_trials(states=(TrialState.RUNNING,))
+    except KeyError:
+        return None
+    mine = [t for t in trials if str(t.user_attrs.get("worker", "")).split(":")[1:2] == [str(pid)]]
+    return mine[0] if mine else None
+
+
+def complete_count(url: str) -> int:
+    try:
+        return len(load(url).get_trials(states=(TrialState.COMPLETE,)))
+    except KeyError:
+        return 0
+
+
+def test_a_launch_killed_mid_study_resumes_to_exactly_n(workdir: Path, shared_data: Path):
+    url = f"sqlite:///{workdir / 'studies.db'}"
+    args = launch_args(shared_data, url, workdir, 10)
+    worker = subprocess.Popen(
+        cli_command(*args),
+        env=cli_env(FAKE_TRIAL_SLEEP="0.4"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: complete_count(url) >= 3)
+    killed = wait_for(lambda: running_trial_of(url, worker.pid))
+    before = {t.number: t.value for t in load(url).get_trials(states=(TrialState.COMPLETE,))}
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert load(url).trials[killed.number].state == TrialState.RUNNING
+
+    result = run_cli_process(*args)
+    assert result.returncode == 0, result.stderr
+
+    study = load(url)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 10
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert study.trials[killed.number].state == TrialState.FAIL
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params
+    after = {t.number: t.value for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert all(after[n] == v for n, v in before.items())  # no complete trial lost
+    assert len(study.user_attrs["test_scores"]) == 1
+
+
+def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int) -> None:
+    args = launch_args(data, url, workdir, n_trials)
+    env = cli_env(FAKE_TRIAL_SLEEP="0.3")
+    first = subprocess.Popen(
+        cli_command(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: complete_count(url) >= 1)  # study created; now the others join
+    workers = [first] + [
+        subprocess.Popen(
+            cli_command(*args),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    victim = workers[2]
+    killed = wait_for(lambda: running_trial_of(url, victim.pid))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    for w in workers:
+        if w is not victim:
+            _, err = w.communicate(timeout=180)
+            assert w.returncode == 0, err
+
+    study = load(url)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == n_trials
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert study.trials[killed.number].state == TrialState.FAIL
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params
+    assert retried[0].state == TrialState.COMPLETE
+    scores = study.user_attrs["test_scores"]
+    assert [s["trial_number"] for s in scores] == [study.best_trial.number]
+
+
+@pytest.mark.postgres
+def test_four_workers_on_postgres_survive_a_sigkill(
+    postgres_url: str, workdir: Path, shared_data: Path
+):
+    _four_workers_one_killed(postgres_url, workdir, shared_data, 16)
+
+
+def test_four_workers_on_sqlite_survive_a_sigkill(workdir: Path, shared_data: Path):
+    _four_workers_one_killed(f"sqlite:///{workdir / 'studies.db'}", workdir, shared_data, 16)
+
+
+def _orphan(url: str, data: Path, workdir: Path, *, worker: str | None, heartbeat: bool) -> int:
+    """Create the study, then leave one RUNNING trial as a dead worker would."""
+    assert run_cli_process(*launch_args(data, url, workdir, 1)).returncode == 0
+    study = load(url)
+    trial = study.ask()
+    trial.suggest_float("drift", -0.02, 0.02)
+    if heartbeat:
+        study._storage.record_heartbeat(trial._trial_id)
+    if worker is not None:
+        trial.set_user_attr("worker", worker)
+    return trial.number
+
+
+@pytest.mark.parametrize(
+    "worker, heartbeat",
+    [(None, False), ("another-host:4242:1", True)],
+    ids=["killed-before-first-heartbeat", "silent-worker-on-another-host"],
+)
+def test_orphaned_trials_are_failed_after_the_grace_period_and_retried(
+    worker: str | None, heartbeat: bool, workdir: Path, shared_data: Path
+):
+    url = f"sqlite:///{workdir / 'studies.db'}"
+    orphan = _orphan(url, shared_data, workdir, worker=worker, heartbeat=heartbeat)
+    started = time.monotonic()
+    result = run_cli_process(*launch_args(shared_data, url, workdir, 4))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 2.5  # waited for the grace period, not sooner
+    study = load(url)
+    assert study.trials[orphan].state == TrialState.FAIL
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def test_an_objective_that_raises_is_retried_then_failed_with_its_reason(
+    workdir: Path, shared_data: Path
+):
+    url = f"sqlite:///{workdir / 'studies.db'}"
+    result = run_cli_process(*launch_args(shared_data, url, workdir, 3), FAKE_FAIL="1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 5 trials")
+    study = load(url)
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert len(failed) == 5
+    assert all("simulated out of memory" in t.user_attrs["fail_reason"] for t in failed)
+    assert result.stderr.count("attempt 3/3 failed") == 5
+
+
+def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, shared_data: Path):
+    url = f"sqlite:///{workdir / 'studies.db'}"
+    args = launch_args(shared_data, url, workdir, 8)
+    worker = subprocess.Popen(
+        cli_command(*args),
+        env=cli_env(FAKE_TRIAL_SLEEP="0.4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: complete_count(url) >= 2)
+    wait_for(lambda: running_trial_of(url, worker.pid))
+    worker.send_signal(signal.SIGINT)
+    _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 130
+    assert "Traceback" not in err and "resume" in err
+    study = load(url)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1  # interrupted, re-queued
+    assert run_cli_process(*args).returncode == 0
+    study = load(url)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 8
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
