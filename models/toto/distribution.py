@@ -42,7 +42,7 @@ class MixtureOfStudentTsHead(nn.Module):
         )
 
 
-GAMMA_TRIES = 4  # Marsaglia-Tsang proposals per sample drawn up front (each accepts >= 95%)
+GAMMA_TRIES = 2  # Marsaglia-Tsang proposals per sample drawn up front (each accepts >= 95%)
 
 
 def _gamma_from_proposals(
@@ -53,49 +53,59 @@ def _gamma_from_proposals(
 
     Returns the first accepted draw ``(...)`` and whether any proposal was accepted.
     """
-    c = 1.0 / torch.sqrt(9.0 * d)
-    dd, cc = d[..., None], c[..., None]
-    v = (1.0 + cc * x) ** 3  # (..., tries)
-    log_v = torch.log(v.clamp_min(torch.finfo(v.dtype).tiny))
-    ok = (v > 0) & (torch.log(u) < 0.5 * x * x + dd - dd * v + dd * log_v)
+    dd = d[..., None]
+    root = 1.0 + x * torch.rsqrt(9.0 * dd)  # (..., tries)
+    v = root * root * root
+    log_v = 3.0 * torch.log(root.clamp_min(torch.finfo(root.dtype).tiny))
+    ok = (root > 0) & (torch.log(u) < 0.5 * x * x + dd * (1.0 - v + log_v))
     first = ok.to(torch.int8).argmax(dim=-1, keepdim=True)  # first accepted proposal
     return (dd * v).gather(-1, first).squeeze(-1), ok.any(dim=-1)
 
 
 def sample_mixtures(
-    mixture: Mixture, num_samples: int, generators: list[torch.Generator]
+    mixture: Mixture,
+    num_samples: int,
+    generators: list[torch.Generator],
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """``num_samples`` draws from each of ``W`` mixtures (tensors ``(W, k)``); returns
-    ``(W, N)`` in float64. Row ``w`` uses only ``generators[w]``, so its draws do not depend
+    ``(W, N)`` in ``dtype``. Row ``w`` uses only ``generators[w]``, so its draws do not depend
     on the other rows.
 
     Exact: pick a component by weight, then ``loc + scale * z * sqrt(df / (2 G))`` with
     ``z ~ N(0, 1)`` and ``G ~ Gamma(df / 2)`` (``df > 2``, so Marsaglia-Tsang applies directly).
     """
-    weights, df, loc, scale = (t.to(torch.float64) for t in mixture)
+    weights, df, loc, scale = (t.to(dtype) for t in mixture)
     rows, device = weights.shape[0], weights.device
     tries = GAMMA_TRIES
-    normals = torch.empty(rows, num_samples, 1 + tries, dtype=torch.float64, device=device)
+    normals = torch.empty(rows, num_samples, 1 + tries, dtype=dtype, device=device)
     uniforms = torch.empty_like(normals)
     for row, generator in enumerate(generators):
-        torch.randn(normals[row].shape, generator=generator, out=normals[row], dtype=torch.float64)
-        torch.rand(uniforms[row].shape, generator=generator, out=uniforms[row], dtype=torch.float64)
+        torch.randn(normals[row].shape, generator=generator, out=normals[row], dtype=dtype)
+        torch.rand(uniforms[row].shape, generator=generator, out=uniforms[row], dtype=dtype)
     cumulative = torch.cumsum(weights, dim=-1)  # (W, k)
     pick = uniforms[..., 0] * cumulative[:, -1:]  # (W, N)
-    component = torch.searchsorted(cumulative, pick).clamp_max(weights.shape[-1] - 1)
+    component = torch.searchsorted(cumulative, pick).clamp_max_(weights.shape[-1] - 1)
     nu = df.gather(-1, component)  # (W, N)
-    d = nu / 2.0 - 1.0 / 3.0
+    d = 0.5 * nu - 1.0 / 3.0
     gamma, accepted = _gamma_from_proposals(d, normals[..., 1:], uniforms[..., 1:])
-    for row, column in (~accepted).nonzero().tolist():  # rare: all proposals rejected
-        gamma[row, column] = _redraw_gamma(d[row, column], generators[row])
+    if not bool(accepted.all()):  # rare: every proposal rejected; redraw from that row's stream
+        for row in (~accepted).any(dim=-1).nonzero().flatten().tolist():
+            columns = (~accepted[row]).nonzero().flatten()
+            gamma[row, columns] = _redraw_gamma(d[row, columns], generators[row])
     t = normals[..., 0] * torch.sqrt(nu / (2.0 * gamma))  # (W, N) standard Student-t
     return loc.gather(-1, component) + scale.gather(-1, component) * t
 
 
 def _redraw_gamma(d: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    while True:
-        x = torch.randn(1, generator=generator, dtype=torch.float64, device=d.device)
-        u = torch.rand(1, generator=generator, dtype=torch.float64, device=d.device)
-        value, ok = _gamma_from_proposals(d.reshape(1), x.reshape(1, 1), u.reshape(1, 1))
-        if bool(ok):
-            return value[0]
+    """Gamma draws for the entries of ``d`` ``(n,)``, proposing until each is accepted."""
+    out = torch.empty_like(d)
+    todo = torch.arange(len(d), device=d.device)
+    while len(todo):
+        shape = (len(todo), GAMMA_TRIES)
+        x = torch.randn(shape, generator=generator, dtype=d.dtype, device=d.device)
+        u = torch.rand(shape, generator=generator, dtype=d.dtype, device=d.device)
+        value, ok = _gamma_from_proposals(d[todo], x, u)
+        out[todo[ok]] = value[ok]
+        todo = todo[~ok]
+    return out

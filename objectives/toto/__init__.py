@@ -1,0 +1,27 @@
+"""The Toto backend: two-stage evaluator (DESIGN §5), aggregation specs, search space."""
+
+from __future__ import annotations
+
+from objectives.toto.aggregation import Aggregate, aggregate, parse
+from objectives.toto.evaluator import TotoBackend, TotoEvaluator
+from objectives.toto.space import TotoSpace
+
+__all__ = [
+    "Aggregate",
+    "TotoBackend",
+    "TotoEvaluator",
+    "TotoSpace",
+    "aggregate",
+    "load",
+    "parse",
+]
+
+
+def load(
+    checkpoint: str | None = None, tokenizer: str | None = None, device: str = "cpu"
+) -> TotoBackend:
+    """Load Toto (``None``: ``Datadog/Toto-Open-Base-1.0``); ``tokenizer`` is unused."""
+    from models.toto import DEFAULT_CHECKPOINT, load_model
+
+    checkpoint_id = str(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    return TotoBackend(load_model(checkpoint_id, device=device), checkpoint_id, device)

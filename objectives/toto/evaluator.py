@@ -1,0 +1,144 @@
+"""The Toto backend: one loaded model; evaluators bound to a symbol's bars (DESIGN §5).
+
+The context of target row ``i`` is the closes of rows ``[max(0, i - max_context), i)``, left
+padded to a multiple of the patch size with a padding mask, as upstream's forecaster does.
+
+* Stage 1 (model, cached): one forward pass per window, batched over windows whose contexts
+  pad to the same length (so batching cannot change a result), gives the step-1 marginal of
+  the next patch: a Student-t mixture (weights, df, loc, scale; ``k`` each) in the scaled
+  space, and the scaler's affine (loc, scale). Cached per (checkpoint, data fingerprint,
+  target, max_context) in a bounded cache owned by the backend.
+* Stage 2 (per trial): ``num_samples`` exact draws per window from its own generator seeded by
+  :func:`objectives.evaluator.window_seed`, mapped to prices (``loc + scale * x``, as upstream's
+  ``AffineTransformed``), then the aggregate. Vectorised over windows and samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from models.toto import Mixture, TotoModel, left_pad, sample_mixtures
+from objectives.bars import Bars
+from objectives.cache import DEFAULT_CACHE_BYTES, BoundedCache
+from objectives.evaluator import window_seed
+from objectives.exceptions import DataError
+from objectives.toto.aggregation import parse
+from objectives.toto.space import TotoSpace
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONTEXT = 4096
+STAGE1_BATCH = 32  # windows per forward pass
+
+
+def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The trial config with types fixed; ``DataError`` names a bad value."""
+    try:
+        out = {
+            "num_samples": int(config["num_samples"]),
+            "aggregate": parse(config["aggregate"]),
+            "max_context": int(config.get("max_context", DEFAULT_MAX_CONTEXT)),
+        }
+    except KeyError as exc:
+        raise DataError(f"Toto config lacks {exc.args[0]!r}") from None
+    for name in ("num_samples", "max_context"):
+        if out[name] < 1:
+            raise DataError(f"Toto {name} must be at least 1, got {out[name]}")
+    return out
+
+
+class TotoBackend:
+    """One loaded Toto model and its stage-1 cache."""
+
+    name: ClassVar[str] = "toto"
+
+    def __init__(
+        self,
+        model: TotoModel,
+        checkpoint_id: str,
+        device: str = "cpu",
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self.model = model
+        self.checkpoint_id = checkpoint_id
+        self.device = torch.device(device)
+        self.space = TotoSpace()
+        #: (checkpoint, fingerprint, target, max_context) -> (4k + 2,) float64 tensor
+        self.stage1_cache: BoundedCache[torch.Tensor] = BoundedCache(cache_bytes)
+
+    def evaluator(self, bars: Bars) -> TotoEvaluator:
+        return TotoEvaluator(self, bars)
+
+
+class TotoEvaluator:
+    """Toto bound to one symbol's bars."""
+
+    def __init__(self, backend: TotoBackend, bars: Bars) -> None:
+        self.backend = backend
+        self.bars = bars
+        self.fingerprint = bars.fingerprint()
+        param = next(backend.model.parameters())
+        self.close = torch.as_tensor(bars.close, dtype=param.dtype)  # (N,) on the CPU
+
+    def _key(self, target: int, max_context: int) -> tuple[str, str, int, int]:
+        return (self.backend.checkpoint_id, self.fingerprint, target, max_context)
+
+    def stage1(self, targets: list[int], max_context: int) -> torch.Tensor:
+        """Step-1 marginals for ``targets``: ``(W, 4k + 2)`` float64 rows of mixture weights,
+        df, loc, scale (``k`` each, scaled space), then the scaler's loc and scale."""
+        cache = self.backend.stage1_cache
+        rows: dict[int, torch.Tensor] = {}
+        todo: dict[int, list[int]] = {}
+        patch = self.backend.model.config.patch_size
+        for i in dict.fromkeys(targets):
+            hit = cache.get(self._key(i, max_context))
+            if hit is None:
+                length = min(i, max_context)
+                todo.setdefault(-(-length // patch) * patch, []).append(i)
+            else:
+                rows[i] = hit
+        for padded, group in todo.items():
+            for at in range(0, len(group), STAGE1_BATCH):
+                chunk = group[at : at + STAGE1_BATCH]
+                for i, row in zip(chunk, self._forward(chunk, max_context, padded), strict=True):
+                    rows[i] = cache.put(self._key(i, max_context), row)
+        return torch.stack([rows[i] for i in targets])
+
+    def _forward(self, targets: list[int], max_context: int, padded: int) -> torch.Tensor:
+        contexts = [self.close[max(0, i - max_context) : i] for i in targets]
+        series, mask = left_pad(contexts, self.backend.model.config.patch_size, padded)
+        out = self.backend.model(series.to(self.backend.device), mask.to(self.backend.device))
+        step = out.step(0)  # each (B, 1, k)
+        parts = [*(t[:, 0] for t in step), out.loc, out.scale]  # (B, k) x4, (B, 1) x2
+        return torch.cat([p.to(torch.float64) for p in parts], dim=-1)  # (B, 4k + 2)
+
+    def samples(self, targets: np.ndarray, num_samples: int, seed: int, max_context: int):
+        """Stage 2: ``(W, num_samples)`` float64 price samples of each target's close."""
+        targets_list = [int(i) for i in np.asarray(targets).reshape(-1)]
+        for i in targets_list:
+            if not 1 <= i <= len(self.bars):
+                raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
+        rows = self.stage1(targets_list, max_context)  # (W, 4k + 2)
+        k = self.backend.model.config.k_components
+        mixture = Mixture(*rows[:, : 4 * k].unflatten(-1, (4, k)).unbind(1))  # (W, k) each
+        device = rows.device
+        generators = [
+            torch.Generator(device=device).manual_seed(window_seed(seed, i)) for i in targets_list
+        ]
+        x = sample_mixtures(mixture, num_samples, generators)  # (W, N) scaled space
+        prices = rows[:, -2:-1] + rows[:, -1:] * x  # (W, N)
+        # upstream replaces non-finite or huge samples by 0; keep the same rule
+        limit = torch.finfo(self.close.dtype).max / 2
+        return torch.where(prices.isfinite() & (prices.abs() < limit), prices, 0.0)
+
+    def forecast_close(
+        self, targets: np.ndarray, config: Mapping[str, Any], seed: int
+    ) -> np.ndarray:
+        cfg = check_config(config)
+        prices = self.samples(targets, cfg["num_samples"], seed, cfg["max_context"])
+        return cfg["aggregate"](prices).cpu().numpy().astype(np.float64)
