@@ -92,7 +92,7 @@ def parse(spec: str) -> Aggregate:
             return Aggregate(family, args)
     raise DataError(
         f"malformed aggregate {spec!r}; expected one of: "
-        + ", ".join(format_spec(f, tuple(a.upper() for a in args)) for f, args in FAMILIES.items())
+        + ", ".join("_".join([f, *(a.upper() for a in args)]) for f, args in FAMILIES.items())
     )
 
 
