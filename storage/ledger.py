@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.engine import create_engine
@@ -70,10 +71,12 @@ class Ledger:
         self.url = url
         self.engine: Engine = create_engine(url)
         self._thread_lock = threading.Lock()
-        try:
-            metadata.create_all(self.engine)
-        except IntegrityError:  # another worker created it at the same moment (PostgreSQL)
-            pass
+        for attempt in range(5):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except (IntegrityError, ProgrammingError):  # another worker created it meanwhile
+                time.sleep(0.2 * (attempt + 1))
 
     def _now(self) -> ColumnElement[float]:
         """Seconds since the epoch on the database's clock."""

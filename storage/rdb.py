@@ -8,7 +8,7 @@ import warnings
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from storage.engine import engine_kwargs, harden
 from storage.exceptions import StorageError
@@ -39,6 +39,10 @@ def open_storage(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = _rdb_storage(url, heartbeat_interval, grace_period, max_retry)
+        except (IntegrityError, ProgrammingError) as exc:  # workers creating tables together
+            last_error = exc
+            time.sleep(0.2 + 0.3 * attempt)
+            continue
         except (OperationalError, optuna.exceptions.StorageInternalError) as exc:
             last_error = exc
             logger.warning("storage %s not ready (%s); retrying", redact(url), type(exc).__name__)

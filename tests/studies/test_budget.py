@@ -1,0 +1,87 @@
+"""Exact budgets with several workers, and a worker that loses the database for a while."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import psycopg
+import pytest
+from optuna.trial import TrialState
+
+from storage.rdb import open_storage
+from tests.conftest import PG_ADMIN, cli_command, cli_env
+from tests.studies.test_crash_recovery import complete_count, launch_args, wait_for
+
+NAME = "fake:BTCUSD:v20-t20-h1"
+
+
+def run_workers(url: str, workdir: Path, data: Path, n_workers: int, n_trials: int) -> None:
+    args = launch_args(data, url, workdir, n_trials)
+    workers = [
+        subprocess.Popen(
+            cli_command(*args),
+            env=cli_env(FAKE_TRIAL_SLEEP="0.05"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n_workers)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=240)
+        assert worker.returncode == 0, err
+
+
+def assert_exact(url: str, n_trials: int, workdir: Path) -> optuna.Study:
+    study = optuna.load_study(study_name=NAME, storage=open_storage(url))
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == n_trials
+    assert len(states) == n_trials  # nothing failed, nothing started beyond the budget
+    assert len(study.user_attrs["test_scores"]) == 1
+    assert (workdir / "store" / "fake" / "BTCUSD.json").exists()
+    workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len(workers) > 1  # the work really was shared
+    return study
+
+
+@pytest.mark.postgres
+def test_four_workers_on_postgres_finish_exactly_the_budget(postgres_url, workdir, shared_data):
+    run_workers(postgres_url, workdir, shared_data, 4, 24)
+    assert_exact(postgres_url, 24, workdir)
+
+
+def test_four_workers_on_sqlite_finish_exactly_the_budget(workdir, shared_data):
+    url = f"sqlite:///{workdir / 'studies.db'}"
+    run_workers(url, workdir, shared_data, 4, 24)
+    assert_exact(url, 24, workdir)
+
+
+@pytest.mark.postgres
+def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workdir, shared_data):
+    database = postgres_url.rsplit("/", 1)[1]
+    args = launch_args(shared_data, postgres_url, workdir, 12)
+    worker = subprocess.Popen(
+        cli_command(*args),
+        env=cli_env(FAKE_TRIAL_SLEEP="0.2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: complete_count(postgres_url) >= 3)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (database,),
+        )
+        time.sleep(4)
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    assert "database error" in err  # it noticed, retried and carried on
+    study = optuna.load_study(study_name=NAME, storage=open_storage(postgres_url))
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 12
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
