@@ -51,6 +51,10 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+
+
 def reference_loop(
     folder: Path, frame: pd.DataFrame, targets: np.ndarray, device: str, warmup: bool = True
 ) -> tuple:
@@ -125,7 +129,7 @@ def main() -> None:
             ref_s, ref_closes = reference_loop(folder, frame, targets, args.device)
         row = {
             "preset": preset, "device": args.device,
-            "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+            "device_name": device_name(args.device),
             "torch_threads": torch.get_num_threads(), "windows": len(targets),
             "sample_count": CONFIG["sample_count"], "reference_s": ref_s,
             "ours_cold_s": mine["cold"], "ours_warm_s": mine["warm"],
