@@ -85,23 +85,32 @@ class SelfAttention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
 
-    def forward(self, x: torch.Tensor, past: KV | None = None) -> tuple[torch.Tensor, KV]:
-        """``x`` (B, T, C) at positions after ``past``; returns (B, T, C) and the updated cache.
+    def forward(
+        self, x: torch.Tensor, past: KV | None = None, alternatives: bool = False
+    ) -> tuple[torch.Tensor, KV]:
+        """``x`` (B, T, C) at the positions after ``past``; returns (B, T, C) and the new cache.
 
-        With ``past``, ``x`` must be one position (T == 1), which attends to every cached one.
+        With ``alternatives``, the T rows of ``x`` are T candidates for the *same* next
+        position: each attends to ``past`` and to itself only, never to the other candidates.
         """
         B, T, C = x.shape
         start = 0 if past is None else past.k.shape[2]
         q = self._heads(self.q_proj(x))  # (B, nh, T, hs)
         k = self._heads(self.k_proj(x))
         v = self._heads(self.v_proj(x))
-        cos, sin = self.rotary.tables(start, start + T, q)
+        cos, sin = self.rotary.tables(start, start + (1 if alternatives else T), q)
         q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
         if past is not None:
-            k = torch.cat([past.k, k], dim=2)  # (B, nh, start + 1, hs)
+            k = torch.cat([past.k, k], dim=2)  # (B, nh, start + T, hs)
             v = torch.cat([past.v, v], dim=2)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=past is None)  # (B, nh, T, hs)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        mask = None
+        if alternatives:
+            seen = torch.ones(T, start, dtype=torch.bool, device=x.device)
+            own = torch.eye(T, dtype=torch.bool, device=x.device)
+            mask = torch.cat([seen, own], dim=1)  # (T, start + T)
+        causal = past is None and not alternatives
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.out_proj(y), KV(k, v)
 
 
@@ -115,19 +124,22 @@ class Block(nn.Module):
         self.norm2 = RMSNorm(d_model)
         self.ffn = FeedForward(d_model, ff_dim)
 
-    def forward(self, x: torch.Tensor, past: KV | None = None) -> tuple[torch.Tensor, KV]:
-        a, kv = self.self_attn(self.norm1(x), past)
+    def forward(
+        self, x: torch.Tensor, past: KV | None = None, alternatives: bool = False
+    ) -> tuple[torch.Tensor, KV]:
+        a, kv = self.self_attn(self.norm1(x), past, alternatives)
         x = x + a
         x = x + self.ffn(self.norm2(x))
         return x, kv
 
 
 class CrossAttention(nn.Module):
-    """One query per sequence attending to a sequence's hidden states (no mask).
+    """Queries attending to a sequence's hidden states, with no mask.
 
-    Upstream builds rotary tables from the query length; for a single query that is position 0,
-    whose rotation is the identity, so no rotation is applied here. ``rotary.inv_freq`` is
-    kept only because the published files hold it.
+    Upstream builds rotary tables from the query length; for its single query that is
+    position 0, whose rotation is the identity, so no rotation is applied here. Several
+    queries per sequence are independent alternatives (each would be upstream's lone query).
+    ``rotary.inv_freq`` is kept only because the published files hold it.
     """
 
     def __init__(self, d_model: int, n_heads: int) -> None:
@@ -148,11 +160,11 @@ class CrossAttention(nn.Module):
         return KV(k, v)
 
     def forward(self, query: torch.Tensor, kv: KV) -> torch.Tensor:
-        """``query`` (B, C), ``kv`` of the same B sequences -> (B, C)."""
-        B, C = query.shape
-        q = self.q_proj(query).view(B, self.n_heads, 1, self.head_dim)  # (B, nh, 1, hs)
-        y = F.scaled_dot_product_attention(q, kv.k, kv.v)  # (B, nh, 1, hs)
-        return self.out_proj(y.reshape(B, C))
+        """``query`` (B, M, C), ``kv`` of the same B sequences -> (B, M, C)."""
+        B, M, C = query.shape
+        q = self.q_proj(query).view(B, M, self.n_heads, self.head_dim).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, kv.k, kv.v)  # (B, nh, M, hs)
+        return self.out_proj(y.transpose(1, 2).reshape(B, M, C))
 
 
 def sinusoid_table(n: int, d_model: int) -> torch.Tensor:

@@ -75,8 +75,8 @@ class DependencyAwareLayer(nn.Module):
         self.norm = RMSNorm(config.d_model)
 
     def forward(self, last_hidden: torch.Tensor, s1_embed: torch.Tensor, kv: KV) -> torch.Tensor:
-        """(N, C) last hidden states and s1 embeddings, kv of those N contexts -> (N, C)."""
-        return self.norm(last_hidden + self.cross_attn(s1_embed, kv))
+        """(B, C) last hidden states, (B, M, C) s1 embeddings, kv of the B contexts -> (B, M, C)."""
+        return self.norm(last_hidden[:, None] + self.cross_attn(s1_embed, kv))
 
 
 class DualHead(nn.Module):
@@ -116,11 +116,10 @@ class Kronos(nn.Module):
         return self.dep_layer.cross_attn.keys_values(hidden)
 
     def s2_logits(self, last_hidden: torch.Tensor, kv: KV, s1: torch.Tensor) -> torch.Tensor:
-        """Next-token s2 logits (N, 2**s2_bits) given s1 (N,) for N rows of one or N contexts.
+        """Next-token s2 logits (B, M, 2**s2_bits) for M candidate s1 (B, M) per context.
 
-        ``last_hidden`` is (N, C) or (1, C); ``kv`` has batch N or 1 (broadcast).
+        ``last_hidden`` (B, C) and ``kv`` (B, nh, T, hs) come from :meth:`hidden` and
+        :meth:`dependency_kv`; each candidate is scored as if it were the only one.
         """
-        n = s1.shape[0]
-        kv = KV(kv.k.expand(n, -1, -1, -1), kv.v.expand(n, -1, -1, -1))
-        x2 = self.dep_layer(last_hidden.expand(n, -1), self.embedding.emb_s1(s1), kv)
+        x2 = self.dep_layer(last_hidden, self.embedding.emb_s1(s1), kv)  # (B, M, C)
         return self.head.proj_s2(x2)

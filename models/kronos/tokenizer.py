@@ -99,10 +99,11 @@ class KronosTokenizer(nn.Module):
         return cache
 
     def decode_next(self, prefix: list[KV], s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
-        """The bar (N, d_in) for N candidate next tokens (N,) after one prefix of batch 1."""
-        z = self._codes(s1, s2).unsqueeze(1)  # (N, 1, C)
-        n = z.shape[0]
+        """Bars (B, M, d_in) for M alternative next tokens (B, M) after each of B prefixes.
+
+        ``prefix`` comes from :meth:`decode_prefix`; each candidate sees the prefix and itself.
+        """
+        z = self._codes(s1, s2)  # (B, M, C)
         for block, kv in zip(self.decoder, prefix, strict=True):
-            past = KV(kv.k.expand(n, -1, -1, -1), kv.v.expand(n, -1, -1, -1))
-            z, _ = block(z, past)
-        return self.head(z[:, 0])
+            z, _ = block(z, kv, alternatives=True)
+        return self.head(z)

@@ -28,8 +28,8 @@ from objectives.kronos.stages import (
     denormalise,
     features,
     normalise,
+    sample_windows,
     stage1,
-    stage2,
     time_features,
 )
 
@@ -128,23 +128,22 @@ class KronosEvaluator:
             if not 1 <= i <= len(self.bars):
                 raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
         windows = self._windows(targets_list, cfg["max_context"], cfg["clip"])
-        out = np.empty((len(targets_list), 6), dtype=np.float32)
-        for row, i in enumerate(targets_list):
-            generator = torch.Generator().manual_seed(window_seed(seed, i))
-            key = (self.fingerprint, i, cfg["max_context"], cfg["clip"])
-            window = windows[i]
-            bar = stage2(
-                self.backend.predictor,
-                self.backend.tokenizer,
-                window,
-                key,
-                cfg,
-                generator,
-                self.backend.s2_cache,
-                self.backend.bar_cache,
-            )
-            out[row] = denormalise(bar, window.mean, window.std)
-        return out
+        keys = [(self.fingerprint, i, cfg["max_context"], cfg["clip"]) for i in targets_list]
+        generators = [torch.Generator().manual_seed(window_seed(seed, i)) for i in targets_list]
+        chosen = [windows[i] for i in targets_list]
+        bars = sample_windows(
+            self.backend.predictor,
+            self.backend.tokenizer,
+            chosen,
+            keys,
+            cfg,
+            generators,
+            self.backend.s2_cache,
+            self.backend.bar_cache,
+        )
+        return np.stack(
+            [denormalise(bar, w.mean, w.std) for bar, w in zip(bars, chosen, strict=True)]
+        ).reshape(len(targets_list), 6)
 
     def forecast_close(
         self, targets: np.ndarray, config: Mapping[str, Any], seed: int

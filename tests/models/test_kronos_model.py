@@ -80,7 +80,8 @@ def test_s2_logits_given_s1_match_the_reference(parity, kronos, name):
     s1, s2 = torch.from_numpy(c["s1"])[None, -mc:], torch.from_numpy(c["s2"])[None, -mc:]
     with torch.no_grad():
         hidden = p.hidden(s1, s2, torch.from_numpy(c["stamp"])[None, -mc:])
-        logits = p.s2_logits(hidden[:, -1], p.dependency_kv(hidden), torch.from_numpy(c["cand_s1"]))
+        cand = torch.from_numpy(c["cand_s1"])[None]  # (1, 4) alternatives
+        logits = p.s2_logits(hidden[:, -1], p.dependency_kv(hidden), cand)[0]
     np.testing.assert_allclose(logits.numpy(), c["s2_logits"], **TOL)
 
 
@@ -94,8 +95,8 @@ def test_a_new_token_decoded_from_the_cached_prefix_matches_the_reference(parity
     with torch.no_grad():
         prefix = kronos.tokenizer.decode_prefix(s1, s2)
         bars = kronos.tokenizer.decode_next(
-            prefix, torch.from_numpy(c["cand_s1"]), torch.from_numpy(c["cand_s2"])
-        )
+            prefix, torch.from_numpy(c["cand_s1"])[None], torch.from_numpy(c["cand_s2"])[None]
+        )[0]
     np.testing.assert_allclose(bars.numpy(), c["next_bars"], **TOL)
 
 
@@ -107,13 +108,13 @@ def test_base_configs_build_from_a_seed_and_run_one_forward_pass():
     with torch.no_grad():
         s1, s2 = tokenizer.encode(x)
         hidden = predictor.hidden(s1, s2, stamp)
-        s2_logits = predictor.s2_logits(hidden[:, -1], predictor.dependency_kv(hidden), s1[0, -3:])
-        bars = tokenizer.decode_next(tokenizer.decode_prefix(s1, s2), s1[0, -2:], s2[0, -2:])
+        s2_logits = predictor.s2_logits(hidden[:, -1], predictor.dependency_kv(hidden), s1[:, -3:])
+        bars = tokenizer.decode_next(tokenizer.decode_prefix(s1, s2), s1[:, -2:], s2[:, -2:])
     assert s1.shape == s2.shape == (1, 12) and int(s1.max()) < 1024
     assert hidden.shape == (1, 12, 832)
     assert predictor.s1_logits(hidden[:, -1]).shape == (1, 1024)
-    assert s2_logits.shape == (3, 1024)
-    assert bars.shape == (2, 6) and torch.isfinite(bars).all()
+    assert s2_logits.shape == (1, 3, 1024)
+    assert bars.shape == (1, 2, 6) and torch.isfinite(bars).all()
 
 
 def test_the_base_preset_is_the_published_configuration():

@@ -138,7 +138,7 @@ def test_stage_two_computes_s2_logits_once_per_distinct_s1(backend, parity):
     original = backend.predictor.s2_logits
 
     def spy(last_hidden, kv, s1):
-        seen.extend(s1.tolist())
+        seen.extend(s1.flatten().tolist())
         return original(last_hidden, kv, s1)
 
     backend.predictor.s2_logits = spy
