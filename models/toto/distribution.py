@@ -43,6 +43,7 @@ class MixtureOfStudentTsHead(nn.Module):
 
 
 GAMMA_TRIES = 2  # Marsaglia-Tsang proposals per sample drawn up front (each accepts >= 95%)
+RESERVE_TRIES = 4  # proposals in each reserve block, for samples whose first tries all failed
 
 
 def _gamma_from_proposals(
@@ -74,25 +75,42 @@ def sample_mixtures(
 
     Exact: pick a component by weight, then ``loc + scale * z * sqrt(df / (2 G))`` with
     ``z ~ N(0, 1)`` and ``G ~ Gamma(df / 2)`` (``df > 2``, so Marsaglia-Tsang applies directly).
+    Each sample takes the first accepted of its own proposals: ``GAMMA_TRIES`` up front, then,
+    in the rare case all fail, the row's next unused reserve block, then (astronomically
+    rarely) fresh proposals from the row's generator. All random numbers are drawn per row in
+    a fixed order, so the work stays batched without tying rows together.
     """
     weights, df, loc, scale = (t.to(dtype) for t in mixture)
     rows, device = weights.shape[0], weights.device
-    tries = GAMMA_TRIES
-    normals = torch.empty(rows, num_samples, 1 + tries, dtype=dtype, device=device)
+    reserve = 16 + num_samples // 128  # blocks per row; ~N/400 are needed on average
+    normals = torch.empty(rows, num_samples, 1 + GAMMA_TRIES, dtype=dtype, device=device)
     uniforms = torch.empty_like(normals)
+    spare_x = torch.empty(rows, reserve, RESERVE_TRIES, dtype=dtype, device=device)
+    spare_u = torch.empty_like(spare_x)
     for row, generator in enumerate(generators):
-        torch.randn(normals[row].shape, generator=generator, out=normals[row], dtype=dtype)
-        torch.rand(uniforms[row].shape, generator=generator, out=uniforms[row], dtype=dtype)
+        for buffer, draw in ((normals, torch.randn), (uniforms, torch.rand)):
+            draw(buffer[row].shape, generator=generator, out=buffer[row], dtype=dtype)
+        for buffer, draw in ((spare_x, torch.randn), (spare_u, torch.rand)):
+            draw(buffer[row].shape, generator=generator, out=buffer[row], dtype=dtype)
     cumulative = torch.cumsum(weights, dim=-1)  # (W, k)
     pick = uniforms[..., 0] * cumulative[:, -1:]  # (W, N)
     component = torch.searchsorted(cumulative, pick).clamp_max_(weights.shape[-1] - 1)
     nu = df.gather(-1, component)  # (W, N)
     d = 0.5 * nu - 1.0 / 3.0
     gamma, accepted = _gamma_from_proposals(d, normals[..., 1:], uniforms[..., 1:])
-    if not bool(accepted.all()):  # rare: every proposal rejected; redraw from that row's stream
-        for row in (~accepted).any(dim=-1).nonzero().flatten().tolist():
-            columns = (~accepted[row]).nonzero().flatten()
-            gamma[row, columns] = _redraw_gamma(d[row, columns], generators[row])
+    failed = ~accepted
+    rank = torch.cumsum(failed, dim=-1) - 1  # (W, N) order of each failure within its row
+    rows_idx, cols_idx = failed.nonzero(as_tuple=True)  # one device sync per call
+    if len(rows_idx):
+        block = rank[rows_idx, cols_idx].clamp_max(reserve - 1)
+        value, ok = _gamma_from_proposals(
+            d[rows_idx, cols_idx], spare_x[rows_idx, block], spare_u[rows_idx, block]
+        )
+        ok &= rank[rows_idx, cols_idx] < reserve
+        gamma[rows_idx[ok], cols_idx[ok]] = value[ok]
+        still = (~ok).nonzero().flatten().tolist()
+        for row, column in zip(rows_idx[still].tolist(), cols_idx[still].tolist(), strict=True):
+            gamma[row, column] = _redraw_gamma(d[row, column].reshape(1), generators[row])[0]
     t = normals[..., 0] * torch.sqrt(nu / (2.0 * gamma))  # (W, N) standard Student-t
     return loc.gather(-1, component) + scale.gather(-1, component) * t
 
