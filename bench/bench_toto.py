@@ -129,6 +129,28 @@ def bench_preset(args, preset: str, bars, targets: np.ndarray) -> list[dict]:
     return rows
 
 
+def markdown(rows: list[dict]) -> str:
+    """A table of the measurements with the ratios the issue asks for."""
+    lines = [
+        "| preset | device | samples | reference (s, windows) | ours cold (s) | ours warm (s) "
+        "| speed-up warm vs reference, per window | speed-up cold vs reference, per window "
+        "| warm / warm at 64 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    warm64 = {(r["preset"], r["device"]): r["ours_warm_s"] for r in rows if r["num_samples"] == 64}
+    for r in rows:
+        base = warm64.get((r["preset"], r["device"]))
+        flat = f"{r['ours_warm_s'] / base:.2f}x" if base else "-"
+        lines.append(
+            f"| {r['preset']} | {r['device']} | {r['num_samples']} "
+            f"| {r['reference_s']:.3f} ({r['reference_windows']}) "
+            f"| {r['ours_cold_s']:.4f} | {r['ours_warm_s']:.4f} "
+            f"| {r['reference_s_per_window'] / r['ours_warm_s_per_window']:,.0f}x "
+            f"| {r['reference_s_per_window'] / r['ours_cold_s_per_window']:,.0f}x | {flat} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/BTCUSD.csv")
@@ -158,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         "threads": torch.get_num_threads(),
         "rows": rows,
     }
+    print(markdown(rows))
     if args.out:
         args.out.write_text(json.dumps(info, indent=2) + "\n")
 
