@@ -62,7 +62,7 @@ def export(args: argparse.Namespace) -> int:
     ledger = Ledger(url)
     rows = []
     for ctx in ctxs:
-        study = open_study(storage, ctx)
+        study = open_study(storage, ctx, create=False)
         done = finalise(study, ctx, ledger, Path(args.store), url)
         rows.append(_summary_row(ctx.name, "-", done))
     print_table(["study", "trials", "val MAE", "naive val", "skill", "test MAE", "export"], rows)

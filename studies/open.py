@@ -32,12 +32,20 @@ _REFUSAL_HINT = {
 }
 
 
-def open_study(storage: BaseStorage, ctx: StudyContext) -> optuna.Study:
+def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) -> optuna.Study:
     """Resume ``ctx.name`` if it exists (after checking its identity) or create it.
 
     Exactly one of several workers starting together creates the study, writes its user attrs
     and enqueues the known-good settings; the others wait for those attrs and resume.
+    With ``create=False`` a missing study is an error.
     """
+    if not create:
+        try:
+            study = optuna.load_study(study_name=ctx.name, storage=storage)
+        except KeyError:
+            raise StudyError(f"no study {ctx.name}; run `optimise launch` first") from None
+        _check_identity(study, ctx)
+        return study
     try:
         study = optuna.create_study(
             study_name=ctx.name, storage=storage, direction="minimize", load_if_exists=False

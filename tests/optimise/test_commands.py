@@ -1,0 +1,259 @@
+"""The command line end to end: launch, status, export, forecast, dashboard, checkpoint init."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import cli_command, cli_env, run_cli
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    for arch in ("toto", "kronos"):
+        assert run_cli("checkpoint", "init", "--arch", arch, "--preset", "tiny", root / arch) == 0
+    return {"toto": root / "toto", "kronos": root / "kronos"}
+
+
+def launch(model: str, checkpoint: Path | None, data: Path, n: int = 4, *extra: str) -> int:
+    args = [
+        "launch",
+        "--model",
+        model,
+        "--symbols",
+        "BTCUSD",
+        "--data-dir",
+        data,
+        "--n-trials",
+        n,
+        "--no-progress",
+        *extra,
+    ]
+    if checkpoint is not None:
+        args += ["--checkpoint", checkpoint]
+    return run_cli(*args)
+
+
+def test_status_lists_each_study_with_its_results(workdir, shared_data, capsys):
+    assert launch("fake", None, shared_data, 3) == 0
+    capsys.readouterr()
+    assert run_cli("status") == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("fake:BTCUSD:v20-t20-h1"))
+    assert " 3 " in line and "trial" in line and str(workdir / "store") in line
+
+
+def test_status_on_a_missing_database_is_an_error(workdir, capsys):
+    assert run_cli("status") == 2
+    assert "no study database" in capsys.readouterr().err
+    assert not (workdir / "studies.db").exists()
+
+
+def test_export_writes_the_store_after_it_was_deleted(workdir, shared_data):
+    assert launch("fake", None, shared_data, 3) == 0
+    record = json.loads((workdir / "store/fake/BTCUSD.json").read_text())
+    (workdir / "store/fake/BTCUSD.json").unlink()
+    assert (
+        run_cli(
+            "export",
+            "--model",
+            "fake",
+            "--symbols",
+            "BTCUSD",
+            "--data-dir",
+            shared_data,
+            "--store",
+            workdir / "other",
+        )
+        == 0
+    )
+    assert json.loads((workdir / "other/fake/BTCUSD.json").read_text()) == record
+
+
+def test_export_of_a_study_that_does_not_exist_is_an_error(workdir, shared_data, capsys):
+    assert launch("fake", None, shared_data, 1) == 0
+    capsys.readouterr()
+    assert (
+        run_cli(
+            "export",
+            "--model",
+            "fake",
+            "--symbols",
+            "BTCUSD",
+            "--data-dir",
+            shared_data,
+            "--val-window",
+            "30",
+        )
+        == 2
+    )
+    assert "no study fake:BTCUSD:v30-t20-h1" in capsys.readouterr().err
+
+
+def forecast_json(model: str, checkpoint: Path | None, data: Path, capsys, *source: str):
+    args = [
+        "forecast",
+        "--model",
+        model,
+        "--symbol",
+        "BTCUSD",
+        "--data-dir",
+        data,
+        "--last",
+        "3",
+        "--json",
+        *source,
+    ]
+    if checkpoint is not None:
+        args += ["--checkpoint", checkpoint]
+    capsys.readouterr()
+    assert run_cli(*args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_forecast_from_the_store_prints_the_last_bars_and_the_next(workdir, shared_data, capsys):
+    assert launch("fake", None, shared_data, 3) == 0
+    rows = forecast_json("fake", None, shared_data, capsys, "--from-store")
+    assert len(rows) == 4
+    assert [set(r) for r in rows] == [{"target_timestamp", "forecast", "actual", "last_close"}] * 4
+    assert rows[-1]["actual"] is None and rows[0]["actual"] is not None
+    assert rows[-1]["target_timestamp"] == "2020-04-29T00:00:00Z"
+    assert rows[-1]["last_close"] == rows[-2]["actual"]
+
+
+def test_forecast_with_missing_params_names_them(workdir, shared_data, capsys):
+    assert (
+        run_cli(
+            "forecast",
+            "--model",
+            "fake",
+            "--symbol",
+            "BTCUSD",
+            "--data-dir",
+            shared_data,
+            "--param",
+            "drift=0.01",
+        )
+        == 2
+    )
+    assert "missing noise" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["fake", "toto", "kronos"])
+def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
+    model, workdir, shared_data, checkpoints, capsys
+):
+    """DESIGN §3: change every row >= i; the forecast for i must not move."""
+    params = {
+        "fake": ["drift=0.001", "noise=0.01"],
+        "toto": ["num_samples=256", "aggregate=mean"],
+        "kronos": [
+            "temperature=0.7",
+            "top_p=0.9",
+            "top_k=0",
+            "sample_count=8",
+            "max_context=128",
+            "clip=3.0",
+        ],
+    }[model]
+    source = [x for p in params for x in ("--param", p)]
+    checkpoint = checkpoints.get(model)
+    frame = pd.read_csv(shared_data / "BTCUSD.csv")
+    original = workdir / "a"
+    original.mkdir()
+    frame.to_csv(original / "BTCUSD.csv", index=False)
+    changed = frame.astype({c: float for c in ("open", "high", "low", "close", "volume")})
+    rng = np.random.default_rng(0)
+    tail = slice(len(frame) - 3, None)  # target i = N-3 and every row after it
+    for column in ("open", "high", "low", "close", "volume"):
+        changed.loc[changed.index[tail], column] *= rng.uniform(0.5, 2.0, 3)
+    (workdir / "b").mkdir()
+    changed.to_csv(workdir / "b" / "BTCUSD.csv", index=False)
+    a = forecast_json(model, checkpoint, original, capsys, *source)
+    b = forecast_json(model, checkpoint, workdir / "b", capsys, *source)
+    assert a[0]["forecast"] == b[0]["forecast"]  # target N-3 sees rows < N-3 only
+    assert a[1]["forecast"] != b[1]["forecast"]  # later targets do see the changed rows
+
+
+def test_both_models_export_and_best_chooses_between_them(workdir, checkpoints, capsys):
+    data = Path(__file__).resolve().parents[2] / "trainingdata"
+    for model in ("toto", "kronos"):
+        assert (
+            run_cli(
+                "launch",
+                "--model",
+                model,
+                "--checkpoint",
+                checkpoints[model],
+                "--symbols",
+                "AAPL",
+                "--data-dir",
+                data,
+                "--n-trials",
+                3,
+                "--no-progress",
+            )
+            == 0
+        )
+    toto = json.loads((workdir / "store/toto/AAPL.json").read_text())
+    kronos = json.loads((workdir / "store/kronos/AAPL.json").read_text())
+    best = json.loads((workdir / "store/best/AAPL.json").read_text())
+    winner = min((toto, kronos), key=lambda r: r["validation"]["price_mae"])
+    assert best == winner
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_dashboard_serves_the_storage_on_localhost(workdir, shared_data):
+    assert launch("fake", None, shared_data, 2) == 0
+    port = free_port()
+    server = subprocess.Popen(
+        cli_command(
+            "dashboard", "--storage", f"sqlite:///{workdir / 'studies.db'}", "--port", str(port)
+        ),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as reply:
+                    studies = json.loads(reply.read())["study_summaries"]
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies] == ["fake:BTCUSD:v20-t20-h1"]
+        connections = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        listening = [line for line in connections.splitlines() if f":{port} " in line]
+        assert listening and all("127.0.0.1:" in line for line in listening)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_checkpoint_init_refuses_to_overwrite_and_unknown_presets(tmp_path, capsys):
+    out = tmp_path / "ck"
+    assert run_cli("checkpoint", "init", "--arch", "toto", "--preset", "tiny", out) == 0
+    assert run_cli("checkpoint", "init", "--arch", "toto", "--preset", "tiny", out) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert run_cli("checkpoint", "init", "--arch", "toto", "--preset", "huge", tmp_path / "x") == 2
+    assert "unknown toto preset" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
