@@ -16,13 +16,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial
+
+from tests.conftest import REPO, run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,51 +47,35 @@ pytestmark = [
 
 
 @pytest.fixture
-def finished_study(tmp_path: Path) -> tuple[str, str, FrozenTrial]:
-    """A finished study as the service writes it: (storage URL, study name, best trial).
+def finished_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, FrozenTrial]:
+    """A study finished by the real command line: (storage URL, study name, best trial).
 
-    Written with plain Optuna calls that mimic `optimise launch --model toto --symbols AAPL`:
-    the study name, the objective's name, and per-trial user attributes.
+    `optimise launch --model toto` on the bundled AAPL bars with a tiny random checkpoint.
     """
+    monkeypatch.chdir(tmp_path)
     storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
-    study_name = "toto:AAPL:v20-t20-h1"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=storage_url, direction="minimize")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["validation price MAE"])
-    study.set_user_attr("windows", {"val_window": 20, "test_window": 20, "forecast_horizon": 1})
-    study.set_user_attr("metric", "price_mae")
-    study.set_user_attr("checkpoint", "Datadog/Toto-Open-Base-1.0")
-    distributions = {
-        "num_samples": IntDistribution(16, 1024, log=True),
-        "aggregate": CategoricalDistribution(["mean", "median", "trimmed_mean_10", "quantile_0.5"]),
-    }
-    naive = 0.6412
-    settings = [
-        (64, "mean", 0.7031),
-        (256, "median", 0.6655),
-        (32, "mean", 0.7420),
-        (512, "trimmed_mean_10", 0.6218),
-        (128, "quantile_0.5", 0.6490),
-        (1024, "median", 0.6302),
-        (16, "trimmed_mean_10", 0.7713),
-        (384, "trimmed_mean_10", 0.6251),
-    ]
-    for number, (num_samples, aggregate, price_mae) in enumerate(settings):
-        study.add_trial(
-            optuna.trial.create_trial(
-                params={"num_samples": num_samples, "aggregate": aggregate},
-                distributions=distributions,
-                value=price_mae,
-                user_attrs={
-                    "return_mae": round(price_mae / 57.3, 6),
-                    "latency_s": round(0.011 + 0.0004 * number, 4),
-                    "naive_price_mae": naive,
-                    "skill": round(1 - price_mae / naive, 4),
-                },
-            )
+    assert run_cli("checkpoint", "init", "--arch", "toto", "--preset", "tiny", "toto-tiny") == 0
+    assert (
+        run_cli(
+            "launch",
+            "--model",
+            "toto",
+            "--checkpoint",
+            "toto-tiny",
+            "--symbols",
+            "AAPL",
+            "--data-dir",
+            REPO / "trainingdata",
+            "--n-trials",
+            "12",
+            "--storage",
+            storage_url,
+            "--no-progress",
         )
+        == 0
+    )
+    study_name = "toto:AAPL:v20-t20-h1"
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
     return storage_url, study_name, study.best_trial
 
 
@@ -103,12 +87,18 @@ def free_port() -> int:
 
 def start_dashboard(storage_url: str, port: int, log: Path) -> subprocess.Popen:
     """optuna-dashboard on 127.0.0.1:port in a child process; returns once it answers."""
-    code = (
-        "from optuna_dashboard import run_server; "
-        f"run_server({storage_url!r}, host='127.0.0.1', port={port})"
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "optimise",
+        "dashboard",
+        "--storage",
+        storage_url,
+        "--port",
+        str(port),
+    ]
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out)
+        process = subprocess.Popen(command, stdout=out, stderr=out, cwd=REPO)
     deadline = time.monotonic() + 20
     while True:
         if process.poll() is not None:
@@ -181,6 +171,12 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
                 for key in ("return_mae", "latency_s", "naive_price_mae", "skill"):
                     shown = f"{key} {best.user_attrs[key]}"  # one line per attribute
                     expect(page.get_by_text(shown, exact=True)).to_be_visible()
+
+                # The study's note, written by finalisation: test result and export path.
+                study_url = re.sub(r"/trials\?.*$", "", page.url)
+                page.goto(f"{study_url}/note")
+                expect(page.get_by_text(f"Finalised: trial {best.number}")).to_be_visible()
+                expect(page.get_by_text("toto/AAPL.json", exact=False).first).to_be_visible()
             finally:
                 browser.close()
     finally:
