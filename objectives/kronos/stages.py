@@ -5,7 +5,10 @@ given, clips it, tokenises all of it, runs the transformer on the last ``max_con
 with their time features, samples s1 then s2 (``sample_count`` times), decodes the last
 ``max_context`` tokens of context + new token, averages the decoded bars over the samples and
 un-normalises them. Stage 1 (:func:`stage1`) does everything that does not depend on sampling;
-stage 2 (:func:`stage2`) samples and decodes each distinct token once.
+stage 2 (:func:`sample_windows`) samples and decodes each distinct token once.
+
+For ``pred_len=1`` upstream's transformer sees only the context's time features (the target's
+stamp would only be read for a second step), so the target's timestamp is not needed.
 """
 
 from __future__ import annotations
