@@ -3,13 +3,16 @@
 The context of target row ``i`` is rows ``[i - max_context, i)`` (fewer at the start of the
 series), passed to the model exactly as upstream's ``KronosPredictor.predict`` would receive
 it: z-scored over those rows, clipped, tokenised. Stage-1 results are cached per
-``(data fingerprint, i, max_context, clip)``; s2 logits per ``(window, s1)`` and decoded bars
-per ``(window, s1, s2)``. All caches are bounded (:class:`objectives.cache.BoundedCache`) and
-belong to the backend, i.e. to one checkpoint.
+``(data fingerprint, i, max_context, clip)`` and per ``(data fingerprint, i, max_context,
+tokens)``: clips that tokenise the context alike share the transformer pass; s2 logits are
+cached per ``(window, s1)`` and decoded bars per ``(window, s1, s2)``, a window being
+``(data fingerprint, i, max_context, tokens)``. All caches are bounded
+(:class:`objectives.cache.BoundedCache`) and belong to the backend, i.e. to one checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -29,7 +32,7 @@ from objectives.kronos.stages import (
     features,
     normalise,
     sample_windows,
-    stage1,
+    stage1_tokens,
     time_features,
 )
 
@@ -102,20 +105,40 @@ class KronosEvaluator:
                 todo.setdefault(min(i, max_context), []).append(i)
             else:
                 found[i] = hit
-        device = self.backend.device
+        device, tokenizer = self.backend.device, self.backend.tokenizer
         for length, group in todo.items():
             for at in range(0, len(group), STAGE1_BATCH):
                 chunk = group[at : at + STAGE1_BATCH]
                 normed = [normalise(self.x[i - length : i], clip) for i in chunk]
                 x = torch.from_numpy(np.stack([z for z, _, _ in normed])).to(device)
                 stamp = torch.from_numpy(np.stack([self.stamp[i - length : i] for i in chunk]))
-                parts = stage1(
-                    self.backend.predictor, self.backend.tokenizer, x, stamp.to(device), max_context
-                )
-                for i, (_, mean, std), part in zip(chunk, normed, parts, strict=True):
-                    found[i] = cache.put(
-                        (self.fingerprint, i, max_context, clip), Stage1(*part, mean, std)
-                    )
+                with torch.no_grad():
+                    s1, s2 = tokenizer.encode(x)  # (B, L) each
+                # clips that give the same tokens share the transformer pass and stage 2
+                tokens = torch.cat([s1, s2], dim=1).cpu().numpy()
+                shared = [
+                    (self.fingerprint, i, max_context, hashlib.sha1(row.tobytes()).hexdigest())
+                    for i, row in zip(chunk, tokens, strict=True)
+                ]
+                rows = [b for b, key in enumerate(shared) if cache.get(key) is None]
+                if rows:
+                    parts = stage1_tokens(
+                        self.backend.predictor, tokenizer, s1[rows], s2[rows],
+                        stamp[rows].to(device), max_context,
+                    )  # fmt: skip
+                    for b, part in zip(rows, parts, strict=True):
+                        _, mean, std = normed[b]
+                        cache.put(shared[b], Stage1(*part, mean, std, shared[b]))
+                for i, key in zip(chunk, shared, strict=True):
+                    window = cache.get(key)
+                    if window is None:  # evicted at once by a tiny cache: recompute alone
+                        b = chunk.index(i)
+                        part = stage1_tokens(
+                            self.backend.predictor, tokenizer, s1[b : b + 1], s2[b : b + 1],
+                            stamp[b : b + 1].to(device), max_context,
+                        )[0]  # fmt: skip
+                        window = Stage1(*part, normed[b][1], normed[b][2], key)
+                    found[i] = cache.put((self.fingerprint, i, max_context, clip), window)
         return found
 
     def forecast_bars(
@@ -128,7 +151,7 @@ class KronosEvaluator:
             if not 1 <= i <= len(self.bars):
                 raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
         windows = self._windows(targets_list, cfg["max_context"], cfg["clip"])
-        keys = [(self.fingerprint, i, cfg["max_context"], cfg["clip"]) for i in targets_list]
+        keys = [windows[i].key for i in targets_list]
         generators = [torch.Generator().manual_seed(window_seed(seed, i)) for i in targets_list]
         chosen = [windows[i] for i in targets_list]
         bars = sample_windows(

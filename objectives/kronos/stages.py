@@ -78,6 +78,7 @@ class Stage1:
     prefix: list[KV]  # per decoder block: (1, nh, P, hs) for the tokens before the new one
     mean: np.ndarray  # (6,) float32
     std: np.ndarray  # (6,) float32
+    key: Hashable = None  # what the window's s2 logits and bars are cached under
 
 
 @torch.no_grad()
@@ -90,8 +91,21 @@ def stage1(
 ) -> list[tuple[torch.Tensor, torch.Tensor, KV, list[KV]]]:
     """Normalised contexts (B, L, 6) and time features (B, L, 5) -> per window
     (s1_logits, last_hidden, dep_kv, prefix); see :class:`Stage1`."""
-    B, L, _ = x.shape
     s1, s2 = tokenizer.encode(x)  # (B, L) each
+    return stage1_tokens(predictor, tokenizer, s1, s2, stamp, max_context)
+
+
+@torch.no_grad()
+def stage1_tokens(
+    predictor: Kronos,
+    tokenizer: KronosTokenizer,
+    s1: torch.Tensor,
+    s2: torch.Tensor,
+    stamp: torch.Tensor,
+    max_context: int,
+) -> list[tuple[torch.Tensor, torch.Tensor, KV, list[KV]]]:
+    """:func:`stage1` from the context's tokens (B, L): everything after the tokenizer."""
+    B, L = s1.shape
     w = min(L, max_context)  # the transformer's window
     hidden = predictor.hidden(s1[:, L - w :], s2[:, L - w :], stamp[:, L - w :])  # (B, w, C)
     logits = predictor.s1_logits(hidden[:, -1]).float().cpu()  # (B, V1)

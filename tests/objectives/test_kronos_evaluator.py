@@ -205,15 +205,37 @@ def test_warm_trials_reuse_stage_one_and_the_caches_stay_bounded(parity):
     evaluator = small.evaluator(fixture_bars(parity))
     targets = parity["eval__targets"]
     first = evaluator.forecast_close(targets, SAMPLED, seed=2)
-    hits = small.stage1_cache.hits
     assert evaluator.forecast_close(targets, {**SAMPLED, "temperature": 0.3}, seed=2).shape == (6,)
     for cache in (small.stage1_cache, small.s2_cache, small.bar_cache):
         assert cache.bytes <= cache.max_bytes or len(cache) == 1
     roomy = KronosBackend(loaded).evaluator(fixture_bars(parity))
     np.testing.assert_array_equal(first, roomy.forecast_close(targets, SAMPLED, seed=2))
+    hits, misses = roomy.backend.stage1_cache.hits, roomy.backend.stage1_cache.misses
     roomy.forecast_close(targets, {**SAMPLED, "temperature": 0.3}, seed=2)
-    assert roomy.backend.stage1_cache.hits == len(targets)
-    assert small.stage1_cache.hits >= hits
+    assert roomy.backend.stage1_cache.hits - hits == len(targets)
+    assert roomy.backend.stage1_cache.misses == misses
+
+
+def test_clips_that_tokenise_the_context_alike_share_one_transformer_pass(parity):
+    backend = KronosBackend(load_kronos(CHECKPOINT))
+    evaluator = backend.evaluator(fixture_bars(parity))
+    calls = []
+    original = backend.predictor.hidden
+
+    def spy(*args):
+        calls.append(args[0].shape[0])
+        return original(*args)
+
+    backend.predictor.hidden = spy
+    targets = parity["eval__targets"]
+    # a window of 64 rows has |z| <= sqrt(63) < 10: clips 10 and 20 clip nothing
+    loose = evaluator.forecast_close(targets, {**SAMPLED, "clip": 10.0}, seed=6)
+    looser = evaluator.forecast_close(targets, {**SAMPLED, "clip": 20.0}, seed=6)
+    tight = evaluator.forecast_close(targets, {**SAMPLED, "clip": 0.5}, seed=6)
+    del backend.predictor.hidden
+    np.testing.assert_array_equal(loose, looser)
+    assert sum(calls) == 2 * len(targets)  # the 0.5 clip changes the tokens: a second pass
+    assert not np.array_equal(loose, tight)
 
 
 def test_bad_configs_and_targets_are_refused_with_a_clear_message(parity, backend):
