@@ -104,7 +104,8 @@ def test_stage1_batched_equals_one_window_at_a_time(backend: TotoBackend, bars) 
     batched = fresh(backend).evaluator(bars).stage1(targets, 4096)
     for row, target in enumerate(targets):
         alone = fresh(backend).evaluator(bars).stage1([target], 4096)[0]
-        torch.testing.assert_close(batched[row], alone, atol=1e-6, rtol=1e-6)
+        # float32 matmuls block differently by batch size: equal up to rounding only
+        torch.testing.assert_close(batched[row], alone, atol=1e-5, rtol=5e-5)
 
 
 def test_the_context_cap_limits_what_the_model_sees(backend: TotoBackend, bars) -> None:
