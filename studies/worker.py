@@ -82,10 +82,11 @@ def run_study(
     )
     ran = 0
     consecutive_failures = 0
+    recovery = _RecoveryClock(settings.heartbeat_interval_s)
     try:
         while deadline is None or time.monotonic() < deadline:
             trial, counts = _resilient(
-                lambda: _take_trial(study, ctx, ledger, n_trials, settings), settings
+                lambda: _take_trial(study, ctx, ledger, n_trials, settings, recovery), settings
             )
             bar.n = min(_finished(counts), n_trials)
             bar.refresh()
@@ -118,11 +119,17 @@ def _finished(counts: dict[str, int]) -> int:
 
 
 def _take_trial(
-    study: optuna.Study, ctx: StudyContext, ledger: Ledger, n_trials: int, settings: WorkerSettings
+    study: optuna.Study,
+    ctx: StudyContext,
+    ledger: Ledger,
+    n_trials: int,
+    settings: WorkerSettings,
+    recovery: _RecoveryClock,
 ) -> tuple[optuna.Trial | None, dict[str, int]]:
     """Under the budget lock: recover dead trials, then ask only if the budget allows."""
     with ledger.budget_lock(study.study_name):
-        recover_dead_trials(study, settings.grace_period_s, settings.max_retry)
+        if recovery.due():
+            recover_dead_trials(study, settings.grace_period_s, settings.max_retry)
         counts = _counts(study, ledger)
         finished, running = _finished(counts), counts.get("RUNNING", 0)
         if finished >= n_trials:
@@ -226,6 +233,21 @@ def _free_accelerator_memory() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+class _RecoveryClock:
+    """Dead-trial checks at the first take, then at most once per heartbeat interval."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._next = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._interval_s
+        return True
 
 
 class _Heartbeat:
