@@ -47,20 +47,24 @@ RESERVE_TRIES = 4  # proposals in each reserve block, for samples whose first tr
 
 
 def _gamma_from_proposals(
-    d: torch.Tensor, x: torch.Tensor, u: torch.Tensor
+    d: torch.Tensor, x: torch.Tensor, u: torch.Tensor, dim: int = -1
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Marsaglia and Tsang (2000) for Gamma(d + 1/3), ``d >= 2/3``: ``d`` is ``(...)``,
-    proposals ``x ~ N(0, 1)`` and ``u ~ U(0, 1)`` are ``(..., tries)``.
+    """Marsaglia and Tsang (2000) for Gamma(d + 1/3), ``d >= 2/3``: proposals ``x ~ N(0, 1)``
+    and ``u ~ U(0, 1)`` have the tries along ``dim``, ``d`` the same shape without it.
 
-    Returns the first accepted draw ``(...)`` and whether any proposal was accepted.
+    Returns the first accepted draw (shape of ``d``) and whether any proposal was accepted.
     """
-    dd = d[..., None]
-    root = 1.0 + x * torch.rsqrt(9.0 * dd)  # (..., tries)
+    dd = d.unsqueeze(dim)
+    root = 1.0 + x * torch.rsqrt(9.0 * dd)  # (..., tries, ...)
     v = root * root * root
     log_v = 3.0 * torch.log(root.clamp_min(torch.finfo(root.dtype).tiny))
     ok = (root > 0) & (torch.log(u) < 0.5 * x * x + dd * (1.0 - v + log_v))
-    first = ok.to(torch.int8).argmax(dim=-1, keepdim=True)  # first accepted proposal
-    return (dd * v).gather(-1, first).squeeze(-1), ok.any(dim=-1)
+    values, accepted = (dd * v).unbind(dim), ok.unbind(dim)
+    value, any_ok = values[-1], accepted[-1]
+    for candidate, good in zip(values[-2::-1], accepted[-2::-1], strict=True):
+        value = torch.where(good, candidate, value)  # the first accepted proposal wins
+        any_ok = any_ok | good
+    return value, any_ok
 
 
 def sample_mixtures(
@@ -83,35 +87,39 @@ def sample_mixtures(
     weights, df, loc, scale = (t.to(dtype) for t in mixture)
     rows, device = weights.shape[0], weights.device
     reserve = 16 + num_samples // 128  # blocks per row; ~N/400 are needed on average
-    normals = torch.empty(rows, num_samples, 1 + GAMMA_TRIES, dtype=dtype, device=device)
+    # per row: [z, x_1..x_T] normals and [pick, u_1..u_T] uniforms, samples contiguous
+    normals = torch.empty(rows, 1 + GAMMA_TRIES, num_samples, dtype=dtype, device=device)
     uniforms = torch.empty_like(normals)
     spare_x = torch.empty(rows, reserve, RESERVE_TRIES, dtype=dtype, device=device)
     spare_u = torch.empty_like(spare_x)
     for row, generator in enumerate(generators):
-        for buffer, draw in ((normals, torch.randn), (uniforms, torch.rand)):
-            draw(buffer[row].shape, generator=generator, out=buffer[row], dtype=dtype)
-        for buffer, draw in ((spare_x, torch.randn), (spare_u, torch.rand)):
+        for buffer, draw in (
+            (normals, torch.randn),
+            (uniforms, torch.rand),
+            (spare_x, torch.randn),
+            (spare_u, torch.rand),
+        ):
             draw(buffer[row].shape, generator=generator, out=buffer[row], dtype=dtype)
     cumulative = torch.cumsum(weights, dim=-1)  # (W, k)
-    pick = uniforms[..., 0] * cumulative[:, -1:]  # (W, N)
-    component = torch.searchsorted(cumulative, pick).clamp_max_(weights.shape[-1] - 1)
+    pick = uniforms[:, 0] * cumulative[:, -1:]  # (W, N)
+    component = torch.searchsorted(cumulative, pick, right=True).clamp_max_(df.shape[-1] - 1)
     nu = df.gather(-1, component)  # (W, N)
     d = 0.5 * nu - 1.0 / 3.0
-    gamma, accepted = _gamma_from_proposals(d, normals[..., 1:], uniforms[..., 1:])
+    gamma, accepted = _gamma_from_proposals(d, normals[:, 1:], uniforms[:, 1:], dim=1)
     failed = ~accepted
-    rank = torch.cumsum(failed, dim=-1) - 1  # (W, N) order of each failure within its row
     rows_idx, cols_idx = failed.nonzero(as_tuple=True)  # one device sync per call
     if len(rows_idx):
-        block = rank[rows_idx, cols_idx].clamp_max(reserve - 1)
+        rank = (torch.cumsum(failed, dim=-1) - 1)[rows_idx, cols_idx]  # order within its row
+        block = rank.clamp_max(reserve - 1)
         value, ok = _gamma_from_proposals(
             d[rows_idx, cols_idx], spare_x[rows_idx, block], spare_u[rows_idx, block]
         )
-        ok &= rank[rows_idx, cols_idx] < reserve
+        ok &= rank < reserve
         gamma[rows_idx[ok], cols_idx[ok]] = value[ok]
         still = (~ok).nonzero().flatten().tolist()
         for row, column in zip(rows_idx[still].tolist(), cols_idx[still].tolist(), strict=True):
             gamma[row, column] = _redraw_gamma(d[row, column].reshape(1), generators[row])[0]
-    t = normals[..., 0] * torch.sqrt(nu / (2.0 * gamma))  # (W, N) standard Student-t
+    t = normals[:, 0] * torch.sqrt(nu / (2.0 * gamma))  # (W, N) standard Student-t
     return loc.gather(-1, component) + scale.gather(-1, component) * t
 
 

@@ -123,18 +123,40 @@ def _std(x: torch.Tensor) -> torch.Tensor:
     return x.std(dim=-1, correction=0)
 
 
+def _order_statistic(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k``-th smallest value (0-based) of each row: O(N), no full sort."""
+    return torch.kthvalue(x, k + 1, dim=-1).values
+
+
 def _quantile(x: torch.Tensor, q: float) -> torch.Tensor:
-    return torch.quantile(x, q, dim=-1)
+    position = q * (x.shape[-1] - 1)  # linear interpolation, as numpy.quantile's default
+    below = math.floor(position)
+    low = _order_statistic(x, below)
+    fraction = position - below
+    if fraction == 0.0:
+        return low
+    return low + fraction * (_order_statistic(x, below + 1) - low)
 
 
 def _trimmed(x: torch.Tensor, low_fraction: float, high_fraction: float) -> torch.Tensor:
+    """Mean of the sorted samples ``[low, N - high)``, from order statistics and masked sums
+    (exact with ties) rather than a full sort."""
     n = x.shape[-1]
     low, high = math.floor(low_fraction * n), math.floor(high_fraction * n)
     if low + high >= n:
         raise DataError(f"trimming {low} + {high} of {n} samples leaves none")
-    if low == 0 and high == 0:
-        return _mean(x)
-    return torch.sort(x, dim=-1).values[..., low : n - high].mean(dim=-1)
+    total = x.sum(dim=-1)
+    if low:
+        edge = _order_statistic(x, low - 1)[:, None]  # the largest dropped value
+        under = x < edge
+        total = total - torch.where(under, x, 0.0).sum(-1)
+        total = total - edge[:, 0] * (low - under.sum(-1))
+    if high:
+        edge = _order_statistic(x, n - high)[:, None]  # the smallest dropped value
+        over = x > edge
+        total = total - torch.where(over, x, 0.0).sum(-1)
+        total = total - edge[:, 0] * (high - over.sum(-1))
+    return total / (n - low - high)
 
 
 _REDUCERS = {

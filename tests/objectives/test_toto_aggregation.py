@@ -120,3 +120,13 @@ def test_numbers_print_as_the_value_they_stand_for() -> None:
     assert format_number(1.5) == "1.50"
     assert format_number(0.125) == "0.125"
     assert format_spec("mean_quantile_mix", (0.2, 0.7)) == "mean_quantile_mix_0.20_0.70"
+
+
+def test_trimmed_means_and_quantiles_are_exact_with_ties() -> None:
+    x = np.round(RNG.standard_normal((4, 501)), 1)  # many repeated values
+    for spec in ("trimmed_mean_0.20", "lower_trimmed_mean_0.33", "upper_trimmed_mean_0.07"):
+        ours = aggregate(torch.from_numpy(x), spec).numpy()
+        np.testing.assert_allclose(ours, reference(x, spec), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        aggregate(torch.from_numpy(x), "quantile_0.37").numpy(), np.quantile(x, 0.37, axis=-1)
+    )
