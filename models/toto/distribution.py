@@ -42,7 +42,7 @@ class MixtureOfStudentTsHead(nn.Module):
         )
 
 
-GAMMA_TRIES = 2  # Marsaglia-Tsang proposals per sample drawn up front (each accepts >= 95%)
+GAMMA_TRIES = 1  # Marsaglia-Tsang proposals per sample drawn up front (each accepts >= 95%)
 RESERVE_TRIES = 4  # proposals in each reserve block, for samples whose first tries all failed
 
 
@@ -86,7 +86,7 @@ def sample_mixtures(
     """
     weights, df, loc, scale = (t.to(dtype) for t in mixture)
     rows, device = weights.shape[0], weights.device
-    reserve = 16 + num_samples // 128  # blocks per row; ~N/400 are needed on average
+    reserve = 32 + num_samples // 16  # blocks per row; ~N/20 needed at worst (df = 2)
     # per row: [z, x_1..x_T] normals and [pick, u_1..u_T] uniforms, samples contiguous
     normals = torch.empty(rows, 1 + GAMMA_TRIES, num_samples, dtype=dtype, device=device)
     uniforms = torch.empty_like(normals)
