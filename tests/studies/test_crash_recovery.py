@@ -63,7 +63,11 @@ def running_trial_of(url: str, pid: int):
         trials = load(url).get_trials(states=(TrialState.RUNNING,))
     except KeyError:
         return None
-    mine = [t for t in trials if str(t.user_attrs.get("worker", "")).split(":")[1:2] == [str(pid)]]
+    mine = [
+        t
+        for t in trials
+        if str(t.user_attrs.get("worker", "")).split(":")[1:2] == [str(pid)] and t.params
+    ]  # a trial of that worker that is already evaluating its parameters
     return mine[0] if mine else None
 
 
