@@ -111,12 +111,12 @@ def breakdown(url: str, checkpoint: Path, store: Path, n_trials: int) -> dict[st
 
         return wrapper
 
+    # take trial includes its one owner attr write; user attrs counts the other six
     worker._take_trial = timed("take trial (lock, recovery, counts, ask)", worker._take_trial)
     worker._tell = timed("tell", worker._tell)
     objective_module.evaluate = timed(
         "model (stage 2 forecast + metrics)", evaluator_module.evaluate
     )
-    objective_module.record_metrics = timed("user attrs (storage)", objective_module.record_metrics)
     optuna.Trial._suggest = timed("suggest (TPE + storage)", optuna.Trial._suggest)
     optuna.Trial.set_user_attr = timed("user attrs (storage)", optuna.Trial.set_user_attr)
     # one warm-up trial, then measure

@@ -85,3 +85,36 @@ def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workd
     study = optuna.load_study(study_name=NAME, storage=open_storage(postgres_url))
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 12
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_each_queued_trial_is_taken_by_exactly_one_worker(backend, request, workdir, shared_data):
+    """SQLite ignores FOR UPDATE: without BEGIN IMMEDIATE several processes took one trial."""
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / 'studies.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    args = launch_args(shared_data, url, workdir, 1)
+    assert subprocess.run(cli_command(*args), env=cli_env(), capture_output=True).returncode == 0
+    study = optuna.load_study(study_name=NAME, storage=open_storage(url))
+    queued = [{"drift": round(-0.02 + 0.003 * i, 4), "noise": 0.01} for i in range(12)]
+    for params in queued:
+        study.enqueue_trial(params)
+    args = launch_args(shared_data, url, workdir, 13)
+    workers = [
+        subprocess.Popen(
+            cli_command(*args),
+            env=cli_env(FAKE_TRIAL_SLEEP="0.05"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [w.communicate(timeout=240)[1] for w in workers]
+    assert all(w.returncode == 0 for w in workers), errors
+    assert not any("failed by another worker" in e for e in errors)
+    trials = optuna.load_study(study_name=NAME, storage=open_storage(url)).trials
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 13 == len(trials)
+    ran = sorted((t.params["drift"], t.params["noise"]) for t in trials[1:])
+    assert ran == sorted((p["drift"], p["noise"]) for p in queued)
