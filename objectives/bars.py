@@ -85,7 +85,7 @@ def load_bars(data_dir: Path, symbol: str) -> Bars:
     if not path.is_file():
         raise DataError(f"no data for {symbol}: {path} does not exist")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable CSV ({reason})") from None
