@@ -49,6 +49,13 @@ def resolve(model_id: str | os.PathLike[str]) -> Path:
         ) from None
 
 
+def identity(model_id: str | os.PathLike[str]) -> str:
+    """How a checkpoint is named in studies and exports: a local folder's absolute path, else
+    the hub repo id."""
+    path = Path(model_id).expanduser()
+    return str(path.resolve()) if path.exists() else str(model_id)
+
+
 def read_config(folder: Path) -> dict[str, Any]:
     """Read ``config.json`` from a checkpoint folder."""
     file = folder / CONFIG_FILE

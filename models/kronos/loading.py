@@ -64,11 +64,6 @@ class LoadedKronos:
     tokenizer_id: str
 
 
-def _model_id(model_id: str | os.PathLike[str]) -> str:
-    path = Path(model_id).expanduser()
-    return str(path.resolve()) if path.exists() else str(model_id)
-
-
 def _load_state(module: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) -> None:
     own = module.state_dict()
     filled = dict(tensors)
@@ -121,7 +116,9 @@ def load_kronos(
             "with (--tokenizer)"
         )
     logger.info("loaded Kronos %s with tokenizer %s", model_id, tokenizer_id)
-    return LoadedKronos(predictor, tokenizer, _model_id(model_id), _model_id(tokenizer_id))
+    return LoadedKronos(
+        predictor, tokenizer, checkpoint.identity(model_id), checkpoint.identity(tokenizer_id)
+    )
 
 
 def _randomise(module: nn.Module, generator: torch.Generator) -> None:

@@ -74,7 +74,7 @@ class KronosBackend:
         self.predictor = loaded.predictor
         self.tokenizer = loaded.tokenizer
         self.device = device
-        self.checkpoint_id = loaded.checkpoint_id
+        self.checkpoint_id = f"{loaded.checkpoint_id} (tokenizer {loaded.tokenizer_id})"
         self.space = KronosSpace()
         self.stage1_cache: BoundedCache[Stage1] = BoundedCache(cache_bytes)
         self.s2_cache: BoundedCache[torch.Tensor] = BoundedCache(cache_bytes // 4)

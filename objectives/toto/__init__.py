@@ -21,7 +21,8 @@ def load(
     checkpoint: str | None = None, tokenizer: str | None = None, device: str = "cpu"
 ) -> TotoBackend:
     """Load Toto (``None``: ``Datadog/Toto-Open-Base-1.0``); ``tokenizer`` is unused."""
+    from models.checkpoint import identity
     from models.toto import DEFAULT_CHECKPOINT, load_model
 
-    checkpoint_id = str(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-    return TotoBackend(load_model(checkpoint_id, device=device), checkpoint_id, device)
+    model_id = str(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    return TotoBackend(load_model(model_id, device=device), identity(model_id), device)
