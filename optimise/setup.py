@@ -7,6 +7,7 @@ from pathlib import Path
 
 from objectives.bars import Bars, check_symbol, list_symbols, load_bars
 from objectives.evaluator import load_backend
+from objectives.exceptions import DataError
 from objectives.windows import WindowSpec, split
 from studies.context import StudyContext
 
@@ -31,7 +32,10 @@ def checked_bars(args: argparse.Namespace, spec: WindowSpec) -> list[Bars]:
     data_dir = Path(args.data_dir)
     bars = [load_bars(data_dir, symbol) for symbol in symbols(args)]
     for series in bars:
-        split(len(series), spec)
+        try:
+            split(len(series), spec)
+        except DataError as exc:
+            raise DataError(f"{series.symbol}: {exc}") from None
     return bars
 
 
