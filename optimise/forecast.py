@@ -85,7 +85,7 @@ def run_forecast(args: argparse.Namespace) -> int:
 def _check_config(space: Any, config: dict[str, Any]) -> None:
     expected = set(space.config_from_params(space.known_good()[0]))
     missing = sorted(expected - set(config))
-    unknown = sorted(set(config) - expected)
+    unknown = sorted(set(config) - expected - set(getattr(space, "optional_config", ())))
     if missing or unknown:
         parts = [f"missing {', '.join(missing)}"] if missing else []
         parts += [f"unknown {', '.join(unknown)}"] if unknown else []

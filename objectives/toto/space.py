@@ -53,6 +53,9 @@ def _on_grid(value: float, arg: str) -> float:
 class TotoSpace:
     """Searches ``num_samples`` and the ``aggregate`` spec (family + its arguments)."""
 
+    #: config keys a user may add that are not searched (the context cap, default 4096)
+    optional_config = ("max_context",)
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         params: dict[str, Any] = {
             "num_samples": trial.suggest_categorical("num_samples", list(NUM_SAMPLES)),
