@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,8 @@ import optuna
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+sys.path.insert(0, str(REPO / "bench"))
+from bench_throughput import drop_database, postgres_database, tiny_checkpoint  # noqa: E402
 
 
 def worker(kind: str, url: str, port: int, checkpoint: str, n: int, ready, go, out) -> None:
@@ -70,12 +70,7 @@ def serve(url: str, port: int) -> None:
 
 
 def run(kind: str, workers: int, trials: int, checkpoint: str) -> float:
-    import psycopg
-
-    name = f"optimise_grpc_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    name, url = postgres_database()
     optuna.create_study(study_name="bench", storage=url)
     port = 13000 + int(uuid.uuid4().int % 1000)
     server = None
@@ -106,8 +101,7 @@ def run(kind: str, workers: int, trials: int, checkpoint: str) -> float:
     finally:
         if server is not None:
             server.terminate()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 def main() -> None:
@@ -115,24 +109,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=150)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    checkpoint = Path(tempfile.mkdtemp()) / "toto-tiny"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "optimise",
-            "checkpoint",
-            "init",
-            "--arch",
-            "toto",
-            "--preset",
-            "tiny",
-            str(checkpoint),
-        ],
-        cwd=REPO,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    checkpoint = tiny_checkpoint(Path(tempfile.mkdtemp()))
     rows = []
     for workers in (1, 2, 4):
         for kind in ("postgresql", "grpc"):

@@ -80,6 +80,19 @@ def throughput(url: str, checkpoint: Path, store: Path, workers: int, n_trials: 
     return len(warm) / span
 
 
+def tiny_checkpoint(folder: Path) -> Path:
+    """A random Toto tiny checkpoint in ``folder`` (via the command line)."""
+    checkpoint = folder / "toto-tiny"
+    command = [sys.executable, "-m", "optimise", "checkpoint", "init", "--arch", "toto"]
+    subprocess.run(
+        [*command, "--preset", "tiny", str(checkpoint)],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return checkpoint
+
+
 def postgres_database() -> tuple[str, str]:
     name = f"optimise_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
@@ -137,24 +150,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
-    checkpoint = work / "toto-tiny"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "optimise",
-            "checkpoint",
-            "init",
-            "--arch",
-            "toto",
-            "--preset",
-            "tiny",
-            str(checkpoint),
-        ],
-        cwd=REPO,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    checkpoint = tiny_checkpoint(work)
     rows = []
     for backend in ("sqlite", "postgresql"):
         for workers in args.workers:

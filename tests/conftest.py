@@ -40,6 +40,14 @@ def run_cli(*args: str) -> int:
     return main([str(a) for a in args])
 
 
+def launch_fake(data: Path, n_trials: int, *extra: str) -> int:
+    """``optimise launch`` of the fake model on ``<data>/BTCUSD.csv`` in the current folder."""
+    return run_cli(
+        "launch", "--model", "fake", "--symbols", "BTCUSD", "--data-dir", data,
+        "--n-trials", n_trials, "--no-progress", *extra,
+    )  # fmt: skip
+
+
 def cli_command(*args: str) -> list[str]:
     """The command line of a subprocess running ``optimise`` with the fake backend."""
     return [sys.executable, "-m", "tests.fake_backend", *[str(a) for a in args]]

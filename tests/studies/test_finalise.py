@@ -19,24 +19,9 @@ from studies.context import StudyContext
 from studies.finalise import best_trial, finalise
 from studies.open import open_study
 from studies.worker import WorkerSettings, run_study
-from tests.conftest import run_cli
+from tests.conftest import launch_fake, run_cli
 
 NAME = "fake:BTCUSD:v20-t20-h1"
-
-
-def launch(data: Path, n_trials: int) -> int:
-    return run_cli(
-        "launch",
-        "--model",
-        "fake",
-        "--symbols",
-        "BTCUSD",
-        "--data-dir",
-        data,
-        "--n-trials",
-        n_trials,
-        "--no-progress",
-    )
 
 
 def study() -> optuna.Study:
@@ -44,7 +29,7 @@ def study() -> optuna.Study:
 
 
 def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, shared_data: Path):
-    assert launch(shared_data, 6) == 0
+    assert launch_fake(shared_data, 6) == 0
     scores = study().user_attrs["test_scores"]
     assert len(scores) == 1
     assert scores[0]["trial_number"] == study().best_trial.number
@@ -65,8 +50,8 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, shared_
 
 
 def test_export_again_without_a_new_best_does_not_rescore(workdir: Path, shared_data: Path):
-    assert launch(shared_data, 4) == 0
-    assert launch(shared_data, 4) == 0
+    assert launch_fake(shared_data, 4) == 0
+    assert launch_fake(shared_data, 4) == 0
     assert (
         run_cli("export", "--model", "fake", "--symbols", "BTCUSD", "--data-dir", shared_data) == 0
     )
@@ -74,11 +59,11 @@ def test_export_again_without_a_new_best_does_not_rescore(workdir: Path, shared_
 
 
 def test_a_new_best_after_more_trials_is_scored_once(workdir: Path, shared_data: Path):
-    assert launch(shared_data, 3) == 0
+    assert launch_fake(shared_data, 3) == 0
     first_best = study().best_trial.number
     for target in (15, 30, 45):
-        assert launch(shared_data, target) == 0
-        assert launch(shared_data, target) == 0
+        assert launch_fake(shared_data, target) == 0
+        assert launch_fake(shared_data, target) == 0
     numbers = [s["trial_number"] for s in study().user_attrs["test_scores"]]
     assert numbers[0] == first_best
     assert len(numbers) == len(set(numbers))  # one scoring per best trial
@@ -157,7 +142,7 @@ def test_search_never_reads_the_test_window(workdir: Path, shared_data: Path):
 
 
 def test_best_trial_ignores_test_scores(workdir: Path, shared_data: Path):
-    assert launch(shared_data, 6) == 0
+    assert launch_fake(shared_data, 6) == 0
     s = study()
     assert (
         best_trial(s).number

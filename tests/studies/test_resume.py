@@ -9,23 +9,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
-
-
-def launch(data: Path, n_trials: int, *extra: str) -> int:
-    return run_cli(
-        "launch",
-        "--model",
-        "fake",
-        "--symbols",
-        "BTCUSD",
-        "--data-dir",
-        data,
-        "--n-trials",
-        n_trials,
-        "--no-progress",
-        *extra,
-    )
+from tests.conftest import launch_fake
 
 
 def trials(state: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
@@ -34,22 +18,22 @@ def trials(state: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_a_rerun_resumes_to_the_total_target(workdir: Path, shared_data: Path) -> None:
-    assert launch(shared_data, 5) == 0
+    assert launch_fake(shared_data, 5) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 5
-    assert launch(shared_data, 5) == 0
+    assert launch_fake(shared_data, 5) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 5
-    assert launch(shared_data, 8) == 0
+    assert launch_fake(shared_data, 8) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 8
 
 
 def test_the_first_trial_is_the_known_good_setting(workdir: Path, shared_data: Path) -> None:
-    assert launch(shared_data, 2) == 0
+    assert launch_fake(shared_data, 2) == 0
     first = min(trials(optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
     assert first.params == {"drift": 0.0, "noise": 0.0}
 
 
 def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, shared_data: Path) -> None:
-    assert launch(shared_data, 3) == 0
+    assert launch_fake(shared_data, 3) == 0
     study = optuna.load_study(study_name="fake:BTCUSD:v20-t20-h1", storage="sqlite:///studies.db")
     attrs = study.user_attrs
     assert attrs["windows"] == {
@@ -72,12 +56,12 @@ def test_changed_data_is_refused_not_mixed(
     data = workdir / "data"
     data.mkdir()
     shutil.copy(shared_data / "BTCUSD.csv", data / "BTCUSD.csv")
-    assert launch(data, 2) == 0
+    assert launch_fake(data, 2) == 0
     frame = pd.read_csv(data / "BTCUSD.csv")
     frame.loc[len(frame) - 30, "close"] *= 1.01
     frame.to_csv(data / "BTCUSD.csv", index=False)
     capsys.readouterr()
-    assert launch(data, 4) == 2
+    assert launch_fake(data, 4) == 2
     err = capsys.readouterr().err
     assert "refusing to resume" in err and "data changed" in err
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 2
@@ -86,8 +70,8 @@ def test_changed_data_is_refused_not_mixed(
 def test_changed_min_context_is_refused(
     workdir: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert launch(shared_data, 2) == 0
-    assert launch(shared_data, 4, "--min-context", "64") == 2
+    assert launch_fake(shared_data, 2) == 0
+    assert launch_fake(shared_data, 4, "--min-context", "64") == 2
     assert "windows differ" in capsys.readouterr().err
 
 
@@ -96,7 +80,7 @@ def test_same_trial_number_reproduces_its_metrics(workdir: Path, shared_data: Pa
     from objectives.evaluator import evaluate, load_backend, trial_seed
     from objectives.windows import WindowSpec, split
 
-    assert launch(shared_data, 12) == 0
+    assert launch_fake(shared_data, 12) == 0
     best = max(trials(optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
     bars = load_bars(shared_data, "BTCUSD")
     windows = split(len(bars), WindowSpec())
