@@ -90,3 +90,32 @@ def test_same_trial_number_reproduces_its_metrics(workdir: Path, shared_data: Pa
         backend.evaluator(bars), bars, windows.validation, config, trial_seed(0, best.number)
     )
     assert again.price_mae == pytest.approx(best.value, rel=1e-12)
+
+
+def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
+    workdir: Path, shared_data: Path
+) -> None:
+    from tests.conftest import run_cli_process
+
+    args = [
+        "launch",
+        "--model",
+        "fake",
+        "--symbols",
+        "BTCUSD",
+        "--data-dir",
+        shared_data,
+        "--n-trials",
+        "40",
+        "--storage",
+        "sqlite:///studies.db",
+        "--no-progress",
+    ]
+    slow = run_cli_process(*args, "--timeout", "1", FAKE_TRIAL_SLEEP="0.2")
+    assert slow.returncode == 0, slow.stderr
+    assert "not finished (resume with the same command): fake:BTCUSD:v20-t20-h1" in slow.stdout
+    assert 0 < len(trials(optuna.trial.TrialState.COMPLETE)) < 40
+    assert not (workdir / "store").exists()
+    assert run_cli_process(*args).returncode == 0
+    assert len(trials(optuna.trial.TrialState.COMPLETE)) == 40
+    assert (workdir / "store" / "fake" / "BTCUSD.json").exists()
