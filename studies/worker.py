@@ -99,9 +99,10 @@ def run_study(
             ran += 1
             consecutive_failures = consecutive_failures + 1 if state == TrialState.FAIL else 0
             if consecutive_failures >= settings.max_consecutive_failures:
+                last = study._storage.get_trial(trial._trial_id).user_attrs.get("fail_reason")
                 raise StudyError(
-                    f"{consecutive_failures} trials of {ctx.name} failed in a row; "
-                    "see the trials' fail_reason in `optimise status` or the dashboard"
+                    f"{consecutive_failures} trials of {ctx.name} failed in a row "
+                    f"(last: {last}); each trial's fail_reason is in the dashboard"
                 )
     finally:
         bar.close()
