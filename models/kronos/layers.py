@@ -68,8 +68,8 @@ class Rotary(nn.Module):
         return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
 
-class SelfAttention(nn.Module):
-    """Causal multi-head self-attention with rotary positions."""
+class _Attention(nn.Module):
+    """The projections upstream's attention layers share (their state-dict names)."""
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
@@ -84,6 +84,10 @@ class SelfAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         return x.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+
+
+class SelfAttention(_Attention):
+    """Causal multi-head self-attention with rotary positions."""
 
     def forward(
         self, x: torch.Tensor, past: KV | None = None, alternatives: bool = False
@@ -133,7 +137,7 @@ class Block(nn.Module):
         return x, kv
 
 
-class CrossAttention(nn.Module):
+class CrossAttention(_Attention):
     """Queries attending to a sequence's hidden states, with no mask.
 
     Upstream builds rotary tables from the query length; for its single query that is
@@ -142,27 +146,14 @@ class CrossAttention(nn.Module):
     ``rotary.inv_freq`` is kept only because the published files hold it.
     """
 
-    def __init__(self, d_model: int, n_heads: int) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.head_dim = d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
-        self.rotary = Rotary(self.head_dim)
-
     def keys_values(self, hidden: torch.Tensor) -> KV:
         """(B, T, C) hidden states -> keys and values, each (B, nh, T, hs)."""
-        B, T, _ = hidden.shape
-        k = self.k_proj(hidden).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(hidden).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        return KV(k, v)
+        return KV(self._heads(self.k_proj(hidden)), self._heads(self.v_proj(hidden)))
 
     def forward(self, query: torch.Tensor, kv: KV) -> torch.Tensor:
         """``query`` (B, M, C), ``kv`` of the same B sequences -> (B, M, C)."""
         B, M, C = query.shape
-        q = self.q_proj(query).view(B, M, self.n_heads, self.head_dim).transpose(1, 2)
+        q = self._heads(self.q_proj(query))  # (B, nh, M, hs)
         y = F.scaled_dot_product_attention(q, kv.k, kv.v)  # (B, nh, M, hs)
         return self.out_proj(y.transpose(1, 2).reshape(B, M, C))
 
