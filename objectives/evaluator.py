@@ -8,8 +8,13 @@ returns an :class:`Evaluator` whose ``forecast_close`` runs both stages:
   across windows and cached in a :class:`objectives.cache.BoundedCache`;
 * stage 2, per trial: sampling and aggregation, milliseconds once stage 1 is warm.
 
-Every window's sampling uses its own generator seeded by :func:`window_seed`, so a forecast for
-target ``i`` is the same whichever other targets are scored with it.
+Seeds are common random numbers (docs/design-notes.md, "Seeds"): every trial of a study samples
+target ``i`` from the generator seeded by ``window_seed(study_seed, i)``, so a configuration
+always gets the same score and two configurations are compared on the same draws. A window's
+forecast is a function of (data, checkpoint, configuration, seed) only: backends compute each
+window alone, never in a batch whose shape depends on other windows or on the cache's history.
+Confirmation re-scores the best few configurations with further seed sets
+(:func:`confirmation_seed`), each again one integer usable with ``optimise forecast --seed``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -67,6 +73,9 @@ class Backend(Protocol):
 
     def evaluator(self, bars: Bars) -> Evaluator: ...
 
+    def uncached(self) -> Backend:
+        """The same weights with no stage-1 cache: what a live forecaster pays per forecast."""
+
 
 def load_backend(
     name: str,
@@ -82,14 +91,27 @@ def load_backend(
     return module.load(checkpoint=checkpoint, tokenizer=tokenizer, device=device)
 
 
-def trial_seed(study_seed: int, trial_number: int) -> int:
-    """The sampling seed of one trial: a function of the study seed and trial number only."""
-    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
-
-
 def window_seed(seed: int, target: int) -> int:
-    """The seed of one window's generator within a trial."""
+    """The seed of target row ``target``'s generator under seed set ``seed``."""
     return int(np.random.SeedSequence([seed, target]).generate_state(1)[0])
+
+
+def confirmation_seed(study_seed: int, draw: int) -> int:
+    """Seed set ``draw`` (1, 2, ...) for confirming a configuration on fresh Monte-Carlo draws;
+    distinct from the search's seed set (the study seed itself) and from each other."""
+    if draw < 1:
+        raise ValueError("confirmation draws are numbered from 1")
+    state = np.random.SeedSequence([study_seed, draw, 0xC0F1]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1  # a positive 62-bit integer
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scoring of a window set: metrics, the forecasts and what computing them cost."""
+
+    metrics: Metrics
+    forecast: np.ndarray  # (len(targets),) float64
+    seconds: float  # wall time of this call (warm caches make it far below live latency)
 
 
 def evaluate(
@@ -98,9 +120,9 @@ def evaluate(
     targets: np.ndarray,
     config: Mapping[str, Any],
     seed: int,
-) -> Metrics:
-    """Forecast ``targets`` with ``config`` and score them; latency is per window."""
+) -> Scored:
+    """Forecast ``targets`` with ``config`` under seed set ``seed`` and score them."""
     started = time.perf_counter()
-    forecast = evaluator.forecast_close(targets, config, seed)
+    forecast = np.asarray(evaluator.forecast_close(targets, config, seed), dtype=np.float64)
     elapsed = time.perf_counter() - started
-    return score(bars.close, targets, forecast, elapsed / max(len(targets), 1))
+    return Scored(score(bars.close, targets, forecast), forecast, elapsed)

@@ -1,25 +1,70 @@
-"""The trial target: suggest a config, forecast the validation window, record the metrics."""
+"""The trial target: suggest a config, forecast the validation window, record the metrics.
+
+Every trial samples with the study's seed set (common random numbers, docs/design-notes.md
+"Seeds"), so a configuration always scores the same; a configuration that was already scored
+is not evaluated again but gets its recorded value (trial attr ``duplicate_of``).
+"""
 
 from __future__ import annotations
 
-import optuna
+import json
+from collections.abc import Mapping
+from typing import Any
 
-from objectives.evaluator import evaluate, trial_seed
-from objectives.metrics import Metrics
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives.evaluator import Scored, evaluate
 from studies.context import StudyContext
+
+#: the trial attrs that carry a scoring (copied as they are to a duplicate)
+SCORE_ATTRS = (
+    "price_mae",
+    "return_mae",
+    "naive_price_mae",
+    "naive_return_mae",
+    "skill",
+    "val_forecasts",
+)
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """A canonical text of a configuration, equal for equal settings."""
+    return json.dumps(dict(config), sort_keys=True)
 
 
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
-    """Score one trial on the validation window; its seed depends on study seed and number."""
+    """Score one trial on the validation window under the study's seed set."""
     config = ctx.backend.space.suggest(trial)
-    seed = trial_seed(ctx.seed, trial.number)
-    metrics = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, seed)
-    record_metrics(trial, metrics)
     trial.set_user_attr("config", config)
-    return float(getattr(metrics, ctx.metric))
+    earlier = _scored_before(trial, config)
+    if earlier is not None:
+        for key in SCORE_ATTRS:
+            if key in earlier.user_attrs:
+                trial.set_user_attr(key, earlier.user_attrs[key])
+        trial.set_user_attr("duplicate_of", earlier.number)
+        trial.set_user_attr("trial_cost_s", 0.0)
+        assert earlier.value is not None
+        return float(earlier.value)
+    scored = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, ctx.seed)
+    record_scoring(trial, scored)
+    return float(getattr(scored.metrics, ctx.metric))
 
 
-def record_metrics(trial: optuna.Trial, metrics: Metrics) -> None:
-    """User attrs shown in optuna-dashboard beside the objective value."""
-    for key, value in metrics.as_dict().items():
-        trial.set_user_attr(key, round(value, 10))
+def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
+    """User attrs shown in optuna-dashboard beside the objective value; the forecasts let
+    anyone re-score the trial exactly (``optimise forecast --window validation``)."""
+    for key, value in scored.metrics.as_dict().items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("val_forecasts", [float(x) for x in scored.forecast])
+    trial.set_user_attr("trial_cost_s", round(scored.seconds, 6))
+
+
+def _scored_before(trial: optuna.Trial, config: Mapping[str, Any]) -> FrozenTrial | None:
+    """The first complete trial of the study with exactly this configuration."""
+    key = config_key(config)
+    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        stored = other.user_attrs.get("config")
+        if stored is not None and config_key(stored) == key:
+            return other
+    return None

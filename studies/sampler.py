@@ -2,21 +2,20 @@
 
 Re-seeding per trial keeps a single worker's search reproducible while N workers, holding
 different trial numbers, never propose the same startup points; ``constant_liar`` keeps TPE
-from proposing points near trials that are still running.
+from proposing points near trials that are still running. (The *sampling* seed of a trial's
+forecasts is the study seed itself: common random numbers, see :mod:`studies.objective`.)
 """
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
-
-from objectives.evaluator import trial_seed
 
 N_STARTUP_TRIALS = 10
 
 
 def sampler_for_trial(study_seed: int, trial_number: int) -> optuna.samplers.TPESampler:
+    seed = int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
     return optuna.samplers.TPESampler(
-        seed=trial_seed(study_seed, trial_number) % (2**32),
-        n_startup_trials=N_STARTUP_TRIALS,
-        constant_liar=True,
+        seed=seed, n_startup_trials=N_STARTUP_TRIALS, constant_liar=True
     )

@@ -31,7 +31,7 @@ from objectives.kronos.stages import (
     denormalise,
     features,
     normalise,
-    sample_windows,
+    sample_window,
     stage1_tokens,
     time_features,
 )
@@ -39,7 +39,6 @@ from objectives.kronos.stages import (
 logger = logging.getLogger(__name__)
 
 UPSTREAM_MAX_CONTEXT = 512  # contexts above 512 are truncated upstream
-STAGE1_BATCH = 8  # windows per transformer pass
 
 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,11 +76,13 @@ class KronosBackend:
         self.checkpoint_id = f"{loaded.checkpoint_id} (tokenizer {loaded.tokenizer_id})"
         self.space = KronosSpace()
         self.stage1_cache: BoundedCache[Stage1] = BoundedCache(cache_bytes)
-        self.s2_cache: BoundedCache[torch.Tensor] = BoundedCache(cache_bytes // 4)
-        self.bar_cache: BoundedCache[torch.Tensor] = BoundedCache(cache_bytes // 4)
 
     def evaluator(self, bars: Bars) -> KronosEvaluator:
         return KronosEvaluator(self, bars)
+
+    def uncached(self) -> KronosBackend:
+        """The same weights with a zero-size stage-1 cache (live forecasting, for latency)."""
+        return KronosBackend(self.loaded, self.device, cache_bytes=0)
 
 
 class KronosEvaluator:
@@ -95,51 +96,32 @@ class KronosEvaluator:
         self.stamp = time_features(bars.timestamps)  # (N, 5) float32
 
     def _windows(self, targets: list[int], max_context: int, clip: float) -> dict[int, Stage1]:
-        """Stage 1 for every target: from the cache, or batched over windows of equal length."""
+        """Stage 1 for every target, from the cache or computed window by window."""
         cache = self.backend.stage1_cache
         found: dict[int, Stage1] = {}
-        todo: dict[int, list[int]] = {}
-        for i in targets:
+        for i in dict.fromkeys(targets):
             hit = cache.get((self.fingerprint, i, max_context, clip))
-            if hit is None:
-                todo.setdefault(min(i, max_context), []).append(i)
-            else:
-                found[i] = hit
-        device, tokenizer = self.backend.device, self.backend.tokenizer
-        for length, group in todo.items():
-            for at in range(0, len(group), STAGE1_BATCH):
-                chunk = group[at : at + STAGE1_BATCH]
-                normed = [normalise(self.x[i - length : i], clip) for i in chunk]
-                x = torch.from_numpy(np.stack([z for z, _, _ in normed])).to(device)
-                stamp = torch.from_numpy(np.stack([self.stamp[i - length : i] for i in chunk]))
-                with torch.no_grad():
-                    s1, s2 = tokenizer.encode(x)  # (B, L) each
-                # clips that give the same tokens share the transformer pass and stage 2
-                tokens = torch.cat([s1, s2], dim=1).cpu().numpy()
-                shared = [
-                    (self.fingerprint, i, max_context, hashlib.sha1(row.tobytes()).hexdigest())
-                    for i, row in zip(chunk, tokens, strict=True)
-                ]
-                rows = [b for b, key in enumerate(shared) if cache.get(key) is None]
-                if rows:
-                    parts = stage1_tokens(
-                        self.backend.predictor, tokenizer, s1[rows], s2[rows],
-                        stamp[rows].to(device), max_context,
-                    )  # fmt: skip
-                    for b, part in zip(rows, parts, strict=True):
-                        _, mean, std = normed[b]
-                        cache.put(shared[b], Stage1(*part, mean, std, shared[b]))
-                for i, key in zip(chunk, shared, strict=True):
-                    window = cache.get(key)
-                    if window is None:  # evicted at once by a tiny cache: recompute alone
-                        b = chunk.index(i)
-                        part = stage1_tokens(
-                            self.backend.predictor, tokenizer, s1[b : b + 1], s2[b : b + 1],
-                            stamp[b : b + 1].to(device), max_context,
-                        )[0]  # fmt: skip
-                        window = Stage1(*part, normed[b][1], normed[b][2], key)
-                    found[i] = cache.put((self.fingerprint, i, max_context, clip), window)
+            found[i] = hit if hit is not None else cache.put(
+                (self.fingerprint, i, max_context, clip), self._window(i, max_context, clip)
+            )
         return found
+
+    def _window(self, i: int, max_context: int, clip: float) -> Stage1:
+        """One window's stage 1, alone: tokenise; the transformer pass is shared by the clips
+        that give the same tokens."""
+        device, tokenizer = self.backend.device, self.backend.tokenizer
+        length = min(i, max_context)
+        z, mean, std = normalise(self.x[i - length : i], clip)
+        with torch.no_grad():
+            s1, s2 = tokenizer.encode(torch.from_numpy(z[None]).to(device))  # (1, L) each
+        tokens = torch.cat([s1, s2], dim=1).cpu().numpy()
+        key = (self.fingerprint, i, max_context, hashlib.sha1(tokens.tobytes()).hexdigest())
+        shared = self.backend.stage1_cache.get(key)
+        if shared is None:
+            stamp = torch.from_numpy(self.stamp[i - length : i][None]).to(device)
+            part = stage1_tokens(self.backend.predictor, tokenizer, s1, s2, stamp, max_context)[0]
+            shared = self.backend.stage1_cache.put(key, Stage1(*part, mean, std))
+        return shared
 
     def forecast_bars(
         self, targets: np.ndarray, config: Mapping[str, Any], seed: int
@@ -151,19 +133,17 @@ class KronosEvaluator:
             if not 1 <= i <= len(self.bars):
                 raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
         windows = self._windows(targets_list, cfg["max_context"], cfg["clip"])
-        keys = [windows[i].key for i in targets_list]
-        generators = [torch.Generator().manual_seed(window_seed(seed, i)) for i in targets_list]
         chosen = [windows[i] for i in targets_list]
-        bars = sample_windows(
-            self.backend.predictor,
-            self.backend.tokenizer,
-            chosen,
-            keys,
-            cfg,
-            generators,
-            self.backend.s2_cache,
-            self.backend.bar_cache,
-        )
+        bars = [
+            sample_window(
+                self.backend.predictor,
+                self.backend.tokenizer,
+                window,
+                cfg,
+                torch.Generator().manual_seed(window_seed(seed, i)),
+            )
+            for i, window in zip(targets_list, chosen, strict=True)
+        ]
         return np.stack(
             [denormalise(bar, w.mean, w.std) for bar, w in zip(bars, chosen, strict=True)]
         ).reshape(len(targets_list), 6)

@@ -3,8 +3,9 @@
 The context of target row ``i`` is the closes of rows ``[max(0, i - max_context), i)``, left
 padded to a multiple of the patch size with a padding mask, as upstream's forecaster does.
 
-* Stage 1 (model, cached): one forward pass per window, batched over windows whose contexts
-  pad to the same length (so batching cannot change a result), gives the step-1 marginal of
+* Stage 1 (model, cached): one forward pass per window, each window alone (a batch of one,
+  so no result depends on which other windows, or how many, were computed with it: batched
+  matrix products differ in the last bits with the batch's shape), gives the step-1 marginal of
   the next patch: a Student-t mixture (weights, df, loc, scale; ``k`` each) in the scaled
   space, and the scaler's affine (loc, scale). Cached per (checkpoint, data fingerprint,
   target, max_context) in a bounded cache owned by the backend.
@@ -33,7 +34,6 @@ from objectives.toto.space import TotoSpace
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTEXT = 4096
-STAGE1_BATCH = 32  # windows per forward pass
 
 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,6 +74,10 @@ class TotoBackend:
     def evaluator(self, bars: Bars) -> TotoEvaluator:
         return TotoEvaluator(self, bars)
 
+    def uncached(self) -> TotoBackend:
+        """The same model with a zero-size stage-1 cache (live forecasting, for latency)."""
+        return TotoBackend(self.model, self.checkpoint_id, str(self.device), cache_bytes=0)
+
 
 class TotoEvaluator:
     """Toto bound to one symbol's bars."""
@@ -93,29 +97,22 @@ class TotoEvaluator:
         df, loc, scale (``k`` each, scaled space), then the scaler's loc and scale."""
         cache = self.backend.stage1_cache
         rows: dict[int, torch.Tensor] = {}
-        todo: dict[int, list[int]] = {}
-        patch = self.backend.model.config.patch_size
         for i in dict.fromkeys(targets):
             hit = cache.get(self._key(i, max_context))
-            if hit is None:
-                length = min(i, max_context)
-                todo.setdefault(-(-length // patch) * patch, []).append(i)
-            else:
-                rows[i] = hit
-        for padded, group in todo.items():
-            for at in range(0, len(group), STAGE1_BATCH):
-                chunk = group[at : at + STAGE1_BATCH]
-                for i, row in zip(chunk, self._forward(chunk, max_context, padded), strict=True):
-                    rows[i] = cache.put(self._key(i, max_context), row)
+            rows[i] = hit if hit is not None else cache.put(
+                self._key(i, max_context), self._forward(i, max_context)
+            )
         return torch.stack([rows[i] for i in targets])
 
-    def _forward(self, targets: list[int], max_context: int, padded: int) -> torch.Tensor:
-        contexts = [self.close[max(0, i - max_context) : i] for i in targets]
-        series, mask = left_pad(contexts, self.backend.model.config.patch_size, padded)
+    def _forward(self, target: int, max_context: int) -> torch.Tensor:
+        """One window's stage 1, computed alone: ``(4k + 2,)`` float64."""
+        context = self.close[max(0, target - max_context) : target]
+        patch = self.backend.model.config.patch_size
+        series, mask = left_pad([context], patch, -(-len(context) // patch) * patch)
         out = self.backend.model(series.to(self.backend.device), mask.to(self.backend.device))
-        step = out.step(0)  # each (B, 1, k)
-        parts = [*(t[:, 0] for t in step), out.loc, out.scale]  # (B, k) x4, (B, 1) x2
-        return torch.cat([p.to(torch.float64) for p in parts], dim=-1)  # (B, 4k + 2)
+        step = out.step(0)  # each (1, 1, k)
+        parts = [*(t[:, 0] for t in step), out.loc, out.scale]  # (1, k) x4, (1, 1) x2
+        return torch.cat([p.to(torch.float64) for p in parts], dim=-1)[0]  # (4k + 2,)
 
     def samples(self, targets: np.ndarray, num_samples: int, seed: int, max_context: int):
         """Stage 2: ``(W, num_samples)`` float64 price samples of each target's close."""
