@@ -102,7 +102,7 @@ def confirmation_seed(study_seed: int, draw: int) -> int:
     if draw < 1:
         raise ValueError("confirmation draws are numbered from 1")
     state = np.random.SeedSequence([study_seed, draw, 0xC0F1]).generate_state(2, dtype=np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1  # a positive 62-bit integer
+    return (int(state[0]) >> 1) << 31 | int(state[1]) >> 1  # a 62-bit integer
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,25 @@ def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
 
 
+def _confirm_args(parser: argparse.ArgumentParser) -> None:
+    from studies.confirm import DEFAULT_CANDIDATES, DEFAULT_DRAWS
+
+    parser.add_argument(
+        "--confirm-candidates",
+        type=int,
+        default=DEFAULT_CANDIDATES,
+        help="best distinct configurations re-scored on fresh seeds before export (default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--confirm-draws",
+        type=int,
+        default=DEFAULT_DRAWS,
+        help="fresh seed sets per candidate; the winner is the lowest mean (default: "
+        "%(default)s)",
+    )
+
+
 def _storage_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage", help="database URL (default: $OPTIMISE_STORAGE or sqlite:///studies.db)"
@@ -80,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--heartbeat", type=int, default=10, help="heartbeat interval (s)")
     launch.add_argument("--grace", type=int, default=60, help="seconds before a silent trial fails")
     launch.add_argument("--no-progress", action="store_true")
+    _confirm_args(launch)
 
     status = commands.add_parser("status", help="one line per study")
     _storage_arg(status)
@@ -91,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--store", default="store")
     export.add_argument("--metric", default="price_mae", choices=["price_mae", "return_mae"])
     export.add_argument("--seed", type=int, default=0)
+    _confirm_args(export)
 
     forecast = commands.add_parser("forecast", help="one-step forecasts with chosen settings")
     _model_args(forecast, symbols="one")
@@ -99,7 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--param", action="append", metavar="NAME=VALUE")
     forecast.add_argument("--store", default="store")
     forecast.add_argument("--last", type=int, default=5, help="also forecast the last K bars")
-    forecast.add_argument("--seed", type=int, default=0)
+    forecast.add_argument(
+        "--window",
+        choices=["validation", "test"],
+        help="forecast a study's validation or test targets instead of the last K bars "
+        "(sizes from --val-window/--test-window); with --seed <study seed> this reproduces a "
+        "trial's stored val_forecasts exactly",
+    )
+    _windows(forecast)
+    forecast.add_argument(
+        "--seed", type=int, default=0, help="seed set: the study seed (default: %(default)s)"
+    )
     forecast.add_argument("--json", action="store_true")
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the same storage")

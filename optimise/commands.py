@@ -12,16 +12,58 @@ from optimise.tables import print_table
 from storage.exceptions import StorageError
 from storage.ledger import Ledger
 from storage.rdb import open_storage
+from storage.store import check_writable
 from storage.urls import is_sqlite, redact, sqlite_path, storage_url
-from studies.finalise import Finalised, finalise
+from studies.finalise import Finalised, FinaliseSettings, finalise
 from studies.open import open_study
 from studies.worker import WorkerSettings, run_study
+
+SUMMARY_HEADER = [
+    "study",
+    "trials",
+    "val MAE (confirmed ± SE)",
+    "naive val",
+    "skill",
+    "test MAE",
+    "naive test",
+    "test skill",
+    "export",
+]
+
+
+def _check_launch_flags(args: argparse.Namespace) -> None:
+    """Flag ranges, checked before anything is loaded or written."""
+    if args.n_trials < 1:
+        raise DataError("--n-trials must be at least 1")
+    if args.timeout is not None and not args.timeout > 0:
+        raise DataError("--timeout must be a positive number of seconds")
+    if args.heartbeat < 1:
+        raise DataError("--heartbeat must be at least 1 second")
+    if args.grace <= args.heartbeat:
+        raise DataError(
+            f"--grace ({args.grace} s) must exceed --heartbeat ({args.heartbeat} s), "
+            "or live trials would be failed as dead"
+        )
+    _check_finalise_flags(args)
+
+
+def _check_finalise_flags(args: argparse.Namespace) -> None:
+    if args.confirm_candidates < 1:
+        raise DataError("--confirm-candidates must be at least 1")
+    if args.confirm_draws < 2:
+        raise DataError("--confirm-draws must be at least 2 (a standard error needs two draws)")
+
+
+def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSettings:
+    return FinaliseSettings(
+        candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s
+    )
 
 
 def launch(args: argparse.Namespace) -> int:
     """Run or resume each study to ``--n-trials``, then finalise and export it."""
-    if args.n_trials < 1:
-        raise DataError("--n-trials must be at least 1")
+    _check_launch_flags(args)
+    check_writable(Path(args.store))
     ctxs = contexts(args)
     url = storage_url(args.storage)
     if is_sqlite(url):
@@ -43,9 +85,13 @@ def launch(args: argparse.Namespace) -> int:
         outcome = run_study(study, ctx, ledger, args.n_trials, settings, args.timeout)
         done: Finalised | None = None
         if outcome.reached:
-            done = finalise(study, ctx, ledger, Path(args.store), url)
+            done = finalise(
+                study, ctx, ledger, Path(args.store), redact(url),
+                _finalise_settings(args, float(args.grace)),
+            )  # fmt: skip
+            _report(done)
         rows.append(_summary_row(ctx.name, f"{outcome.finished}/{outcome.target}", done))
-    print_table(["study", "trials", "val MAE", "naive val", "skill", "test MAE", "export"], rows)
+    print_table(SUMMARY_HEADER, rows)
     unfinished = [r[0] for r in rows if r[-1] == "-"]
     if unfinished:
         print(f"not finished (resume with the same command): {', '.join(unfinished)}")
@@ -55,43 +101,57 @@ def launch(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """Finalise each study's current best trial if needed and write the store."""
-    ctxs = contexts(args)
+    _check_finalise_flags(args)
+    check_writable(Path(args.store))
     url = storage_url(args.storage)
     _require_existing(url)
+    ctxs = contexts(args)
     storage = open_storage(url)
     ledger = Ledger(url)
     rows = []
     for ctx in ctxs:
         study = open_study(storage, ctx, create=False)
-        done = finalise(study, ctx, ledger, Path(args.store), url)
+        done = finalise(
+            study, ctx, ledger, Path(args.store), redact(url), _finalise_settings(args, 60.0)
+        )
+        _report(done)
         rows.append(_summary_row(ctx.name, "-", done))
-    print_table(["study", "trials", "val MAE", "naive val", "skill", "test MAE", "export"], rows)
+    print_table(SUMMARY_HEADER, rows)
     return 0
 
 
+def _report(done: Finalised) -> None:
+    """One line per store file replaced, one warning per winner that loses to naive."""
+    for line in done.replaced:
+        print(line)
+    record = done.record
+    if not record["validation"]["beats_naive"]:
+        print(naive_warning(record), file=sys.stderr)
+
+
+def naive_warning(record: dict) -> str:
+    """The one-line warning for a winner that does not beat the last close on validation."""
+    meta, validation = record["metadata"], record["validation"]
+    metric = meta.get("objective", "price_mae")
+    return (
+        f"warning: {meta['study_name']}: the winner (trial {meta['trial_number']}) does not beat "
+        f"the naive forecast on validation ({metric} {validation[metric]:.6g} vs naive "
+        f"{validation['naive_' + metric]:.6g}); do not trade it"
+    )
+
+
 def status(args: argparse.Namespace) -> int:
-    from optimise.status import study_rows
+    from optimise.status import HEADER, study_rows
 
     url = storage_url(args.storage)
     _require_existing(url)
-    rows = study_rows(url)
+    rows, warnings = study_rows(url)
     if not rows:
         print(f"no studies in {redact(url)}")
         return 0
-    print_table(
-        [
-            "study",
-            "complete",
-            "running",
-            "waiting",
-            "fail",
-            "best val MAE",
-            "naive val",
-            "test MAE",
-            "export",
-        ],
-        rows,
-    )
+    print_table(HEADER, rows)
+    for line in warnings:
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -130,15 +190,18 @@ def _require_existing(url: str) -> None:
 
 def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
     if done is None:
-        return [name, trials, "-", "-", "-", "-", "-"]
+        return [name, trials, *["-"] * (len(SUMMARY_HEADER) - 2)]
     record = done.record
-    meta = record["metadata"]
+    validation, test = record["validation"], record["test"]
+    se = record["metadata"]["selection"]["confirmed_price_mae_se"]
     return [
         name,
         trials,
-        f"{record['validation']['price_mae']:.6g}",
-        f"{meta['validation_naive_price_mae']:.6g}",
-        f"{meta['validation_skill']:+.3f}",
-        f"{record['test']['price_mae']:.6g}",
+        f"{validation['price_mae']:.6g} ± {se:.2g}",
+        f"{validation['naive_price_mae']:.6g}",
+        f"{validation['skill']:+.3f}",
+        f"{test['price_mae']:.6g}",
+        f"{test['naive_price_mae']:.6g}",
+        f"{test['skill']:+.3f}",
         str(done.path),
     ]

@@ -12,6 +12,8 @@ import numpy as np
 from objectives.bars import Bars, load_bars
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
+from objectives.windows import split
+from optimise.setup import window_spec
 from storage.store import read_record
 
 
@@ -59,7 +61,11 @@ def run_forecast(args: argparse.Namespace) -> int:
         args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
     )
     _check_config(backend.space, config)
-    targets = np.arange(len(bars) - args.last, len(bars) + 1, dtype=np.int64)
+    if args.window:
+        windows = split(len(bars), window_spec(args))
+        targets = windows.validation if args.window == "validation" else windows.test
+    else:
+        targets = np.arange(len(bars) - args.last, len(bars) + 1, dtype=np.int64)
     values = backend.evaluator(bars).forecast_close(targets, config, args.seed)
     rows = _rows(bars, targets, values)
     if args.json:

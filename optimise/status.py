@@ -1,4 +1,6 @@
-"""One line per study: trials by state, best validation MAE, naive MAE, test MAE, export."""
+"""One line per study: trials by state, first-pass and confirmed validation MAE, naive and
+test MAE with the test's naive MAE and skill, and the export; one warning per exported winner
+that does not beat the naive forecast on validation."""
 
 from __future__ import annotations
 
@@ -7,17 +9,32 @@ import optuna
 from storage.ledger import Ledger, trial_counts
 from storage.rdb import open_storage
 
+HEADER = [
+    "study",
+    "complete",
+    "running",
+    "waiting",
+    "fail",
+    "best val MAE",
+    "confirmed val MAE",
+    "naive val",
+    "test MAE",
+    "naive test",
+    "test skill",
+    "export",
+]
 
-def study_rows(url: str) -> list[list[str]]:
+
+def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
+    """Rows for :data:`HEADER` and the warnings to print under them."""
     storage = open_storage(url)
     ledger = Ledger(url)
-    rows = []
+    rows, warnings = [], []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         counts = trial_counts(ledger.engine, summary._study_id)
         attrs = summary.user_attrs
         best = summary.best_trial
-        tests = attrs.get("test_scores") or []
-        latest = tests[-1] if tests else None
+        winner = attrs.get("winner")
         rows.append(
             [
                 summary.study_name,
@@ -26,12 +43,28 @@ def study_rows(url: str) -> list[list[str]]:
                 str(counts.get("WAITING", 0)),
                 str(counts.get("FAIL", 0)),
                 f"{best.value:.6g}" if best is not None else "-",
+                _confirmed(winner),
                 _fmt(best.user_attrs.get("naive_price_mae")) if best is not None else "-",
-                f"{latest['price_mae']:.6g} (trial {latest['trial_number']})" if latest else "-",
+                _fmt(winner["test"]["price_mae"]) if winner else "-",
+                _fmt(winner["test"]["naive_price_mae"]) if winner else "-",
+                f"{winner['test']['skill']:+.3f}" if winner else "-",
                 str(attrs.get("export_path", "-")),
             ]
         )
-    return rows
+        if winner and not winner["validation"]["beats_naive"]:
+            from optimise.commands import naive_warning
+
+            warnings.append(
+                naive_warning({"metadata": winner, "validation": winner["validation"]})
+            )
+    return rows, warnings
+
+
+def _confirmed(winner: dict | None) -> str:
+    if not winner:
+        return "-"
+    value = winner["validation"]["price_mae"]
+    return f"{value:.6g} ± {winner['confirmed_price_mae_se']:.2g} (trial {winner['trial_number']})"
 
 
 def _fmt(value: object) -> str:

@@ -1,8 +1,12 @@
 """Our own rows beside Optuna's tables: what Optuna's storage API cannot do atomically.
 
-* Finalisation claims: one row per (study, best trial). A worker wins the right to score the
-  test window by a conditional ``UPDATE`` (rowcount 1 wins) with a lease on the database clock;
-  a dead holder's lease expires and another worker takes over. ``done`` rows keep the result.
+* Finalisation claims: one row per (study key, round). The study key is the study's name plus
+  a creation nonce and its data fingerprint, so a study deleted and created again under the same
+  name never sees its predecessor's rows; a round is one set of confirmation candidates. A
+  worker wins the right to confirm and test-score by a conditional ``UPDATE`` (rowcount 1 wins)
+  with a lease on the database clock, renewed while it works; a holder that is dead on this
+  host is replaced at once (:meth:`Ledger.take_over`), any other when its lease runs out.
+  ``done`` rows keep the exported record.
 * The budget lock: a short critical section per study around "count trials, then ask", so N
   workers never start more trials than the study's budget (PostgreSQL: a transaction-scoped
   advisory lock; SQLite: an ``flock`` on a file beside the database, one host only).
@@ -45,10 +49,11 @@ from storage.urls import sqlite_path
 metadata = MetaData()
 
 finalisation = Table(
-    "optimise_finalisation",
+    "optimise_finalisation_v2",
     metadata,
-    Column("study_name", String(512), primary_key=True),
-    Column("trial_number", Integer, primary_key=True),
+    Column("study_key", String(700), primary_key=True),
+    Column("round_key", String(64), primary_key=True),
+    Column("trial_number", Integer, nullable=False),
     Column("status", String(16), nullable=False, default="pending"),
     Column("owner", String(256), nullable=True),
     Column("lease_until", Float, nullable=False, default=0.0),
@@ -58,10 +63,21 @@ finalisation = Table(
 
 @dataclass(frozen=True)
 class Claim:
-    """Outcome of a claim: ``won`` (you finalise), ``done`` (result ready) or ``busy``."""
+    """Outcome of a claim: ``won`` (you finalise), ``done`` (result ready) or ``busy``
+    (``owner`` holds it)."""
 
     state: str
     result: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Round:
+    """A finished finalisation round of a study."""
+
+    round_key: str
+    trial_number: int
+    result: str
 
 
 class Ledger:
@@ -84,17 +100,21 @@ class Ledger:
             return (func.julianday("now") - 2440587.5) * 86400.0
         return func.extract("epoch", func.now())
 
-    def claim(self, study_name: str, trial_number: int, owner: str, lease_s: float) -> Claim:
-        """Try to take the finalisation of ``trial_number``; at most one live holder wins."""
-        key = and_(
-            finalisation.c.study_name == study_name, finalisation.c.trial_number == trial_number
-        )
+    @staticmethod
+    def _key(study_key: str, round_key: str) -> ColumnElement[bool]:
+        return and_(finalisation.c.study_key == study_key, finalisation.c.round_key == round_key)
+
+    def claim(
+        self, study_key: str, round_key: str, trial_number: int, owner: str, lease_s: float
+    ) -> Claim:
+        """Try to take the finalisation round; at most one live holder wins."""
+        key = self._key(study_key, round_key)
         with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
-            exists = connection.execute(select(finalisation.c.status).where(key)).first()
-            if exists is None:
+            if connection.execute(select(finalisation.c.status).where(key)).first() is None:
                 connection.execute(
                     insert(finalisation).values(
-                        study_name=study_name,
+                        study_key=study_key,
+                        round_key=round_key,
                         trial_number=trial_number,
                         status="pending",
                         owner=None,
@@ -113,18 +133,53 @@ class Ledger:
             if won == 1:
                 return Claim("won")
             row = connection.execute(
-                select(finalisation.c.status, finalisation.c.result).where(key)
+                select(finalisation.c.status, finalisation.c.result, finalisation.c.owner).where(
+                    key
+                )
             ).one()
-        return Claim("done", row.result) if row.status == "done" else Claim("busy")
+        if row.status == "done":
+            return Claim("done", row.result)
+        return Claim("busy", owner=row.owner)
 
-    def complete(self, study_name: str, trial_number: int, owner: str, result: str) -> bool:
+    def take_over(
+        self, study_key: str, round_key: str, dead_owner: str, owner: str, lease_s: float
+    ) -> bool:
+        """Take a pending round from ``dead_owner`` (known dead); ``True`` if it is now ours."""
+        with self.engine.begin() as connection:
+            now = self._now()
+            return (
+                connection.execute(
+                    update(finalisation)
+                    .where(self._key(study_key, round_key))
+                    .where(finalisation.c.status == "pending")
+                    .where(finalisation.c.owner == dead_owner)
+                    .values(owner=owner, lease_until=now + lease_s)
+                ).rowcount
+                == 1
+            )
+
+    def renew(self, study_key: str, round_key: str, owner: str, lease_s: float) -> bool:
+        """Extend our lease; ``False`` if the round is no longer ours."""
+        with self.engine.begin() as connection:
+            now = self._now()
+            return (
+                connection.execute(
+                    update(finalisation)
+                    .where(self._key(study_key, round_key))
+                    .where(finalisation.c.status == "pending")
+                    .where(finalisation.c.owner == owner)
+                    .values(lease_until=now + lease_s)
+                ).rowcount
+                == 1
+            )
+
+    def complete(self, study_key: str, round_key: str, owner: str, result: str) -> bool:
         """Record the result; ``False`` if the lease was lost to another worker meanwhile."""
         with self.engine.begin() as connection:
             return (
                 connection.execute(
                     update(finalisation)
-                    .where(finalisation.c.study_name == study_name)
-                    .where(finalisation.c.trial_number == trial_number)
+                    .where(self._key(study_key, round_key))
                     .where(finalisation.c.owner == owner)
                     .where(finalisation.c.status == "pending")
                     .values(status="done", result=result)
@@ -132,27 +187,26 @@ class Ledger:
                 == 1
             )
 
-    def release(self, study_name: str, trial_number: int, owner: str) -> None:
+    def release(self, study_key: str, round_key: str, owner: str) -> None:
         """Give up a claim after a failure so another worker may take it at once."""
         with self.engine.begin() as connection:
             connection.execute(
                 update(finalisation)
-                .where(finalisation.c.study_name == study_name)
-                .where(finalisation.c.trial_number == trial_number)
+                .where(self._key(study_key, round_key))
                 .where(finalisation.c.owner == owner)
                 .where(finalisation.c.status == "pending")
                 .values(owner=None, lease_until=0.0)
             )
 
-    def results(self, study_name: str) -> dict[int, str]:
-        """Finished finalisations of a study: trial number -> result JSON."""
+    def rounds(self, study_key: str) -> list[Round]:
+        """Finished finalisation rounds of one study (this incarnation only), oldest first."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(finalisation.c.trial_number, finalisation.c.result)
-                .where(finalisation.c.study_name == study_name)
+                select(finalisation.c.round_key, finalisation.c.trial_number, finalisation.c.result)
+                .where(finalisation.c.study_key == study_key)
                 .where(finalisation.c.status == "done")
             ).all()
-        return {row.trial_number: row.result for row in rows}
+        return [Round(r.round_key, r.trial_number, r.result) for r in rows]
 
     @contextlib.contextmanager
     def budget_lock(self, study_name: str) -> Iterator[None]:

@@ -9,6 +9,13 @@ from objectives.bars import Bars
 from objectives.evaluator import Backend, Evaluator
 from objectives.windows import Windows, WindowSpec, split
 
+#: how trials are scored; part of a study's identity, so a study scored under other rules is
+#: never resumed (its values would not be comparable with new ones)
+EVALUATION = (
+    "v2: common random numbers (every trial samples target i from window_seed(study seed, i)); "
+    "each window computed alone (exact re-scoring); duplicates keep their recorded value"
+)
+
 
 def study_name(model: str, symbol: str, spec: WindowSpec) -> str:
     """``{model}:{SYMBOL}:v{V}-t{T}-h{H}``, e.g. ``toto:BTCUSD:v20-t20-h1``."""
@@ -75,4 +82,5 @@ class StudyContext:
             "checkpoint": self.backend.checkpoint_id,
             "metric": self.metric,
             "search_space": self.backend.space.describe(),
+            "evaluation": EVALUATION,
         }

@@ -1,17 +1,24 @@
-"""Finalisation, exactly once per (study, best trial): score the test window, record, export.
+"""Finalisation, exactly once per (study, candidate set): confirm, score the test, export.
 
-Workers race for a claim row in the ledger (a conditional UPDATE with a lease on the database
-clock); the winner scores the best trial's settings once on the test window, stores the result
-in the claim row, mirrors every scoring into the study's ``test_scores`` attr, writes the store
-and the dashboard note. Everyone else waits for the result and only makes sure the store holds
-it. Test scores are never read for selection: the best trial is chosen on validation alone.
+A round is the study's current ``K`` best distinct configurations (:mod:`studies.confirm`).
+Workers race for the round's claim row in the ledger (a conditional UPDATE with a lease on the
+database clock, renewed while the holder works); the winner confirms the candidates on fresh
+seeds, scores the confirmed winner once on the test window, times it live, stores the record in
+the claim row and publishes it: ``test_scores`` and the confirmation in the study's attrs, the
+store files, the dashboard note. Everyone else waits for the result and publishes it too, so a
+finaliser killed after its claim committed is repaired by the next ``export`` or launch.
+Rows are keyed by the study's creation nonce (``study_uid``), so a study deleted and created
+again under the same name never inherits its predecessor's result. Test scores are never read
+for selection.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,18 +28,35 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.evaluator import evaluate, trial_seed
+from objectives.evaluator import evaluate
+from objectives.latency import live_latency
+from objectives.metrics import score
 from storage.ledger import Ledger
-from storage.store import read_record, record_path, write_record
-from storage.urls import redact
+from storage.store import write_record
+from studies.confirm import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_DRAWS,
+    Candidate,
+    candidates,
+    confirm,
+    confirmation_seeds,
+    winner,
+)
 from studies.context import StudyContext
 from studies.exceptions import StudyError
-from studies.owners import this_worker
+from studies.open import UID_ATTR
+from studies.owners import is_dead_local, this_worker
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 600.0
-WAIT_S = 900.0
+@dataclass(frozen=True)
+class FinaliseSettings:
+    """How many configurations to confirm on how many seed sets, and how claims behave."""
+
+    candidates: int = DEFAULT_CANDIDATES
+    draws: int = DEFAULT_DRAWS
+    lease_s: float = 60.0  # the heartbeat grace: a silent holder elsewhere is replaced after it
+    wait_s: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -42,70 +66,126 @@ class Finalised:
     record: dict[str, Any]
     path: Path
     scored_here: bool
+    replaced: list[str]  # one line per store file this call overwrote
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The complete trial with the lowest validation objective (first one on ties)."""
+    """The complete trial with the lowest first-pass validation value (first one on ties)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
     return min(complete, key=lambda t: (t.value, t.number))
 
 
+def study_key(study: optuna.Study, ctx: StudyContext) -> str:
+    """The ledger key of this incarnation of the study: name, creation nonce, data."""
+    uid = study.user_attrs.get(UID_ATTR)
+    if not uid:
+        raise StudyError(f"study {ctx.name} has no {UID_ATTR}; it was not made by optimise")
+    return f"{ctx.name}#{uid}#{ctx.fingerprint}"
+
+
 def finalise(
-    study: optuna.Study, ctx: StudyContext, ledger: Ledger, store: Path, storage_url: str
+    study: optuna.Study,
+    ctx: StudyContext,
+    ledger: Ledger,
+    store: Path,
+    storage_label: str,
+    settings: FinaliseSettings | None = None,
 ) -> Finalised:
-    """Make sure the current best trial is test-scored exactly once and exported."""
-    best = best_trial(study)
-    if best is None:
+    """Make sure the current candidates are confirmed, test-scored once and exported."""
+    settings = settings or FinaliseSettings()
+    chosen = candidates(study, settings.candidates)
+    if not chosen:
         raise StudyError(f"study {ctx.name} has no complete trial to export yet")
+    key = study_key(study, ctx)
+    round_key = _round_key(chosen, settings)
     owner = f"{this_worker()}:{uuid.uuid4().hex[:8]}"
-    deadline = time.monotonic() + WAIT_S
+    deadline = time.monotonic() + settings.wait_s
+    announced = None
     while True:
-        claim = ledger.claim(ctx.name, best.number, owner, LEASE_S)
+        claim = ledger.claim(key, round_key, chosen[0].number, owner, settings.lease_s)
+        if claim.state == "busy" and claim.owner and is_dead_local(claim.owner.rsplit(":", 1)[0]):
+            logger.warning("finaliser %s of %s died; taking over", claim.owner, ctx.name)
+            if ledger.take_over(key, round_key, claim.owner, owner, settings.lease_s):
+                claim = type(claim)("won")
         if claim.state == "won":
-            try:
-                record = _score(study, ctx, best, storage_url)
-                if not ledger.complete(ctx.name, best.number, owner, json.dumps(record)):
+            with _LeaseKeeper(ledger, key, round_key, owner, settings.lease_s):
+                try:
+                    record = _score(study, ctx, chosen, settings, storage_label)
+                except BaseException:
+                    ledger.release(key, round_key, owner)
+                    raise
+                if not ledger.complete(key, round_key, owner, json.dumps(record)):
                     raise StudyError(f"lost the finalisation lease of {ctx.name}; export again")
-            except BaseException:
-                ledger.release(ctx.name, best.number, owner)
-                raise
-            _mirror_test_scores(study, ledger)
-            path = _export(study, store, record, ctx)
-            _write_note(study, record, path)
-            return Finalised(record, path, scored_here=True)
+            return _publish(study, ctx, ledger, key, record, store, scored_here=True)
         if claim.state == "done":
             assert claim.result is not None
             record = json.loads(claim.result)
-            return Finalised(record, _export(study, store, record, ctx), scored_here=False)
+            return _publish(study, ctx, ledger, key, record, store, scored_here=False)
+        if claim.owner != announced:
+            announced = claim.owner
+            print(
+                f"{ctx.name}: waiting for {claim.owner} to finish confirming and test-scoring",
+                flush=True,
+            )
         if time.monotonic() > deadline:
-            raise StudyError(f"another worker holds the finalisation of {ctx.name}; try later")
+            raise StudyError(
+                f"{claim.owner} still holds the finalisation of {ctx.name} after "
+                f"{settings.wait_s:.0f} s; run export again later"
+            )
         time.sleep(0.5)
 
 
+def _round_key(chosen: list[FrozenTrial], settings: FinaliseSettings) -> str:
+    text = json.dumps([[t.number for t in chosen], settings.candidates, settings.draws])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def _score(
-    study: optuna.Study, ctx: StudyContext, best: FrozenTrial, storage_url: str
+    study: optuna.Study,
+    ctx: StudyContext,
+    chosen: list[FrozenTrial],
+    settings: FinaliseSettings,
+    storage_label: str,
 ) -> dict[str, Any]:
-    config = ctx.backend.space.config_from_params(best.params)
-    seed = trial_seed(ctx.seed, best.number)
-    test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, config, seed)
-    attrs = best.user_attrs
+    confirmed = confirm(ctx, chosen, settings.draws)
+    best = winner(confirmed, ctx.metric)
+    config = best.config
+    first = next(t for t in chosen if t.number == best.trial_number)
+    targets = ctx.windows.validation
+    val_metrics = score(ctx.bars.close, targets, ctx.bars.close[targets - 1])  # naive's own
+    test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, config, ctx.seed).metrics
+    val_latency = live_latency(
+        ctx.backend, ctx.bars.head(ctx.windows.validation_end), ctx.windows.validation, config,
+        ctx.seed,
+    )  # fmt: skip
+    test_latency = live_latency(
+        ctx.backend, ctx.bars.head(ctx.windows.test_end), ctx.windows.test, config, ctx.seed
+    )
+    validation = {
+        "price_mae": best.mean("price_mae"),
+        "return_mae": best.mean("return_mae"),
+        "latency_s": val_latency.latency_s,
+        "naive_price_mae": val_metrics.naive_price_mae,
+        "naive_return_mae": val_metrics.naive_return_mae,
+    }
+    validation["skill"] = _skill(validation["price_mae"], validation["naive_price_mae"])
+    validation["beats_naive"] = bool(validation[ctx.metric] < validation[f"naive_{ctx.metric}"])
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    validation_naive = float(attrs.get("naive_price_mae", float("nan")))
     return {
         "symbol": ctx.symbol,
         "model": ctx.model,
-        "config": {"name": f"{ctx.model}_optuna_trial{best.number}", **config},
-        "validation": {
-            "price_mae": float(attrs.get("price_mae", best.value)),
-            "return_mae": float(attrs.get("return_mae", float("nan"))),
-            "latency_s": float(attrs.get("latency_s", float("nan"))),
-        },
+        "config": {"name": f"{ctx.model}_optuna_trial{best.trial_number}", **config},
+        "validation": validation,
         "test": {
             "price_mae": test.price_mae,
             "return_mae": test.return_mae,
-            "latency_s": test.latency_s,
+            "latency_s": test_latency.latency_s,
+            "naive_price_mae": test.naive_price_mae,
+            "naive_return_mae": test.naive_return_mae,
+            "skill": test.skill,
+            "beats_naive": test.beats_naive(ctx.metric),
         },
         "windows": {
             "val_window": ctx.spec.val_window,
@@ -115,16 +195,19 @@ def _score(
         "metadata": {
             "source": "optimise (optuna)",
             "study_name": ctx.name,
-            "trial_number": best.number,
+            "study_uid": study.user_attrs.get(UID_ATTR),
+            "trial_number": best.trial_number,
             "objective": ctx.metric,
-            "objective_value": best.value,
-            "storage": redact(storage_url),
+            "objective_value": float(first.value) if first.value is not None else None,
+            "storage": storage_label,
             "data_fingerprint": ctx.fingerprint,
             "checkpoint": ctx.backend.checkpoint_id,
-            "seed": seed,
+            "seed": ctx.seed,
             "min_context": ctx.spec.min_context,
-            "validation_naive_price_mae": validation_naive,
-            "validation_skill": float(attrs.get("skill", float("nan"))),
+            "selection": _selection(ctx, best, confirmed, settings),
+            "latency": {"validation": val_latency.as_dict(), "test": test_latency.as_dict()},
+            "validation_naive_price_mae": validation["naive_price_mae"],
+            "validation_skill": validation["skill"],
             "test_naive_price_mae": test.naive_price_mae,
             "test_skill": test.skill,
             "complete_trials": len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
@@ -135,47 +218,133 @@ def _score(
     }
 
 
-def _mirror_test_scores(study: optuna.Study, ledger: Ledger) -> None:
-    """Set ``test_scores`` from the ledger's finished rows (idempotent, no lost updates)."""
+def _selection(
+    ctx: StudyContext, best: Candidate, confirmed: list[Candidate], settings: FinaliseSettings
+) -> dict[str, Any]:
+    return {
+        "method": (
+            f"the {len(confirmed)} best distinct configurations of the search (one seed set, "
+            f"common to every trial) re-scored on {settings.draws} fresh seed sets; the lowest "
+            f"mean {ctx.metric} wins; the first pass is not part of the mean"
+        ),
+        "first_pass_price_mae": best.first_pass["price_mae"],
+        "confirmed_price_mae": best.mean("price_mae"),
+        "confirmed_price_mae_se": best.standard_error("price_mae"),
+        "first_pass_return_mae": best.first_pass["return_mae"],
+        "confirmed_return_mae": best.mean("return_mae"),
+        "confirmed_return_mae_se": best.standard_error("return_mae"),
+        "search_seed": ctx.seed,
+        "seeds": confirmation_seeds(ctx.seed, settings.draws),
+        "candidates": [c.summary(ctx.metric) for c in confirmed],
+    }
+
+
+def _skill(mae: float, naive: float) -> float:
+    return 0.0 if naive == 0 else 1.0 - mae / naive
+
+
+def _publish(
+    study: optuna.Study,
+    ctx: StudyContext,
+    ledger: Ledger,
+    key: str,
+    record: dict[str, Any],
+    store: Path,
+    *,
+    scored_here: bool,
+) -> Finalised:
+    """Everything derived from a finished round, idempotent: attrs, store, note."""
+    _mirror_test_scores(study, ledger, key)
+    written = write_record(store, record)
+    location = str(written.path.resolve())
+    if study.user_attrs.get("export_path") != location:
+        study.set_user_attr("export_path", location)
+    if study.user_attrs.get("confirmation") != record["metadata"]["selection"]:
+        study.set_user_attr("confirmation", record["metadata"]["selection"])
+    summary = winner_summary(record)
+    if study.user_attrs.get("winner") != summary:
+        study.set_user_attr("winner", summary)
+    _write_note(study, record, written.path)
+    replaced = []
+    for what, old in (("store", written.replaced), ("best", written.best_replaced)):
+        if old:
+            replaced.append(
+                f"{what}: replaced {old.get('model', ctx.model)} record of study "
+                f"{old.get('study_name')} trial {old.get('trial_number')} "
+                f"(validation {old.get('objective', 'price_mae')} {old.get('validation')})"
+            )
+    return Finalised(record, written.path, scored_here, replaced)
+
+
+def winner_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What ``status`` shows of the exported winner (a study attr, read without the store)."""
+    meta = record["metadata"]
+    return {
+        "study_name": meta["study_name"],
+        "trial_number": meta["trial_number"],
+        "objective": meta["objective"],
+        "validation": record["validation"],
+        "test": record["test"],
+        "confirmed_price_mae_se": meta["selection"]["confirmed_price_mae_se"],
+    }
+
+
+def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:
+    """Set ``test_scores`` from this incarnation's finished rounds (no lost updates)."""
     scores = []
-    for number, text in sorted(ledger.results(study.study_name).items()):
-        record = json.loads(text)
+    for done in ledger.rounds(key):
+        record = json.loads(done.result)
+        test = record["test"]
         scores.append(
             {
-                "trial_number": number,
-                **{k: record["test"][k] for k in ("price_mae", "return_mae", "latency_s")},
-                "naive_price_mae": record["metadata"]["test_naive_price_mae"],
+                "trial_number": record["metadata"]["trial_number"],
+                "price_mae": test["price_mae"],
+                "return_mae": test["return_mae"],
+                "latency_s": test["latency_s"],
+                "naive_price_mae": test["naive_price_mae"],
+                "skill": test["skill"],
+                "beats_naive": test["beats_naive"],
                 "scored_at": record["metadata"]["created_at"],
             }
         )
-    study.set_user_attr("test_scores", scores)
-
-
-def _export(study: optuna.Study, store: Path, record: dict[str, Any], ctx: StudyContext) -> Path:
-    """Write the record unless the store already holds exactly it; remember where."""
-    if read_record(store, ctx.model, ctx.symbol) == record:
-        path = record_path(store, ctx.model, ctx.symbol)
-    else:
-        path = write_record(store, record)
-    location = str(path.resolve())
-    if study.user_attrs.get("export_path") != location:
-        study.set_user_attr("export_path", location)
-    return path
+    scores.sort(key=lambda s: (s["scored_at"], s["trial_number"]))
+    if study.user_attrs.get("test_scores") != scores:
+        study.set_user_attr("test_scores", scores)
 
 
 def _write_note(study: optuna.Study, record: dict[str, Any], path: Path) -> None:
     from optuna_dashboard import save_note
 
     test, validation, meta = record["test"], record["validation"], record["metadata"]
+    selection = meta["selection"]
+    metric = meta["objective"]
+    rows = "\n".join(
+        f"| {c['trial_number']} | `{json.dumps(c['config'])}` "
+        f"| {c['first_pass_' + metric]:.6g} "
+        f"| {c['confirmed_' + metric]:.6g} ± {c['confirmed_' + metric + '_se']:.2g} |"
+        for c in selection["candidates"]
+    )
+    warning = (
+        ""
+        if validation["beats_naive"]
+        else "\n**Warning: this winner does not beat the naive (last close) forecast on "
+        "validation.**\n"
+    )
     save_note(
         study,
-        f"## Finalised: trial {meta['trial_number']}\n\n"
-        f"| window | price MAE | return MAE | naive price MAE | skill |\n"
-        f"| --- | --- | --- | --- | --- |\n"
-        f"| validation | {validation['price_mae']:.6g} | {validation['return_mae']:.6g} "
-        f"| {meta['validation_naive_price_mae']:.6g} | {meta['validation_skill']:.4f} |\n"
-        f"| test | {test['price_mae']:.6g} | {test['return_mae']:.6g} "
-        f"| {meta['test_naive_price_mae']:.6g} | {meta['test_skill']:.4f} |\n\n"
+        f"## Finalised: trial {meta['trial_number']}\n{warning}\n"
+        f"| window | price MAE | return MAE | naive price MAE | skill | beats naive | latency s |\n"
+        f"| --- | --- | --- | --- | --- | --- | --- |\n"
+        f"| validation (confirmed) | {validation['price_mae']:.6g} "
+        f"± {selection['confirmed_price_mae_se']:.2g} | {validation['return_mae']:.6g} "
+        f"| {validation['naive_price_mae']:.6g} | {validation['skill']:.4f} "
+        f"| {validation['beats_naive']} | {validation['latency_s']:.4g} |\n"
+        f"| test (once) | {test['price_mae']:.6g} | {test['return_mae']:.6g} "
+        f"| {test['naive_price_mae']:.6g} | {test['skill']:.4f} | {test['beats_naive']} "
+        f"| {test['latency_s']:.4g} |\n\n"
+        f"### Confirmation ({len(selection['seeds'])} fresh seed sets)\n\n"
+        f"| trial | config | first pass | confirmed mean ± SE |\n| --- | --- | --- | --- |\n"
+        f"{rows}\n\n"
         f"Config: `{json.dumps(record['config'])}`\n\n"
         f"Exported to `{path.resolve()}` at {meta['created_at']}.\n",
     )
@@ -183,3 +352,31 @@ def _write_note(study: optuna.Study, record: dict[str, Any], path: Path) -> None
 
 def _iso(stamp: Any) -> str:
     return str(stamp.astype("datetime64[s]")) + "Z"
+
+
+class _LeaseKeeper:
+    """Renews a finalisation lease in the background while its holder works."""
+
+    def __init__(self, ledger: Ledger, key: str, round_key: str, owner: str, lease_s: float):
+        self._args = (key, round_key, owner, lease_s)
+        self._ledger = ledger
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True, name="lease")
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        interval = max(self._args[3] / 4, 0.5)
+        while not self._stop.wait(interval):
+            try:
+                if not self._ledger.renew(*self._args):
+                    logger.warning("finalisation lease of %s was lost", self._args[0])
+                    return
+            except Exception as exc:  # noqa: BLE001 - retried at the next interval
+                logger.warning("could not renew the finalisation lease: %s", exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 import optuna
@@ -12,6 +13,8 @@ from optuna.storages import BaseStorage
 
 from studies.context import StudyContext
 from studies.exceptions import StudyError
+
+UID_ATTR = "study_uid"  # a creation nonce: the ledger keys finalisation rounds by it
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +29,12 @@ _REFUSAL_HINT = {
     "windows": "the windows differ",
     "checkpoint": "the checkpoint differs",
     "metric": "the metric differs",
-    "search_space": "the search space changed",
+    "search_space": "the search space changed (Toto aggregate specs now mean what the trading "
+    "code's parser reads: lower/upper trimmed means and mean_quantile_mix were reversed before)",
     "model": "the model differs",
     "symbol": "the symbol differs",
+    "evaluation": "it was scored under older rules (per-trial seeds, batch-dependent forecasts), "
+    "so its values are not comparable with new trials",
 }
 
 
@@ -57,6 +63,7 @@ def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) 
     study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
     for params in ctx.backend.space.known_good():
         study.enqueue_trial(params, user_attrs={"source": "known good (trading code)"})
+    study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     study.set_user_attr("seed", ctx.seed)
     for key, value in ctx.identity().items():
         study.set_user_attr(key, value)
@@ -70,7 +77,7 @@ def _check_identity(study: optuna.Study, ctx: StudyContext) -> None:
     expected = ctx.identity()
     while True:
         attrs = study.user_attrs
-        if all(key in attrs for key in expected):
+        if "test_scores" in attrs or all(key in attrs for key in expected):  # set last
             break
         if time.monotonic() > deadline:
             raise StudyError(
@@ -79,7 +86,7 @@ def _check_identity(study: optuna.Study, ctx: StudyContext) -> None:
             )
         time.sleep(0.2)
     for key, value in expected.items():
-        stored = attrs[key]
+        stored = attrs.get(key, "(absent)")
         if _canonical(stored) != _canonical(value):
             raise StudyError(
                 f"refusing to resume study {ctx.name}: {_REFUSAL_HINT[key]} "

@@ -68,6 +68,9 @@ class FakeBackend:
     def evaluator(self, bars: Bars) -> FakeEvaluator:
         return FakeEvaluator(bars)
 
+    def uncached(self) -> FakeBackend:
+        return self
+
 
 def load(checkpoint: str | None = None, tokenizer: str | None = None, device: str = "cpu"):
     return FakeBackend(checkpoint)

@@ -168,7 +168,7 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
                 )
                 expect(page.get_by_text(f"Trial {best.number} (trial_id=")).to_be_visible()
                 expect(page.get_by_text("User Attributes")).to_be_visible()
-                for key in ("return_mae", "latency_s", "naive_price_mae", "skill"):
+                for key in ("return_mae", "trial_cost_s", "naive_price_mae", "skill"):
                     shown = f"{key} {best.user_attrs[key]}"  # one line per attribute
                     expect(page.get_by_text(shown, exact=True)).to_be_visible()
 

@@ -10,15 +10,16 @@ from objectives.metrics import score
 
 def test_a_perfect_forecast_has_zero_error_and_full_skill() -> None:
     close = np.array([10.0, 11.0, 12.0, 10.0])
-    metrics = score(close, np.array([2, 3]), close[[2, 3]], latency_s=0.5)
+    metrics = score(close, np.array([2, 3]), close[[2, 3]])
     assert metrics.price_mae == 0 and metrics.return_mae == 0 and metrics.skill == 1
     assert metrics.naive_price_mae == pytest.approx(1.5)  # |11-12|, |12-10|
-    assert metrics.latency_s == 0.5
+    assert metrics.naive_return_mae == pytest.approx((1 / 11 + 2 / 12) / 2)
+    assert metrics.beats_naive("price_mae") and metrics.beats_naive("return_mae")
 
 
 def test_returns_are_relative_to_the_last_context_close() -> None:
     close = np.array([100.0, 110.0])
-    metrics = score(close, np.array([1]), np.array([105.0]), 0.0)
+    metrics = score(close, np.array([1]), np.array([105.0]))
     assert metrics.return_mae == pytest.approx(0.05)
     assert metrics.price_mae == pytest.approx(5.0)
     assert metrics.skill == pytest.approx(0.5)
@@ -30,7 +31,8 @@ def test_the_naive_forecast_has_zero_skill(shared_data) -> None:
 
     bars = load_bars(shared_data, "BTCUSD")
     windows = split(len(bars), WindowSpec())
-    naive = score(bars.close, windows.validation, bars.close[windows.validation - 1], 0.0)
+    naive = score(bars.close, windows.validation, bars.close[windows.validation - 1])
     assert naive.skill == 0
     assert naive.price_mae == pytest.approx(202.0, abs=0.05)  # shared/data/README.md
     assert naive.return_mae == pytest.approx(0.0317, abs=5e-5)
+    assert naive.naive_return_mae == naive.return_mae and not naive.beats_naive("return_mae")

@@ -99,13 +99,17 @@ def test_the_next_unseen_bar_can_be_forecast(backend, bars) -> None:
     assert np.isfinite(backend.evaluator(bars).forecast_close(np.array([300]), CONFIG, 0)).all()
 
 
-def test_stage1_batched_equals_one_window_at_a_time(backend: TotoBackend, bars) -> None:
-    targets = [1, 30, 64, 65, 100, 128, 129, 200, 256, 299]  # several padded lengths
-    batched = fresh(backend).evaluator(bars).stage1(targets, 4096)
-    for row, target in enumerate(targets):
-        alone = fresh(backend).evaluator(bars).stage1([target], 4096)[0]
-        # float32 matmuls block differently by batch size: equal up to rounding only
-        torch.testing.assert_close(batched[row], alone, atol=1e-5, rtol=5e-5)
+def test_a_forecast_is_bit_for_bit_the_same_alone_together_and_after_others(
+    backend: TotoBackend, bars
+) -> None:
+    targets = np.array([1, 30, 64, 65, 100, 128, 129, 200, 256, 299])  # several padded lengths
+    together = fresh(backend).evaluator(bars).forecast_close(targets, CONFIG, 5)
+    alone = [fresh(backend).evaluator(bars).forecast_close(targets[i : i + 1], CONFIG, 5)[0]
+             for i in range(len(targets))]  # fmt: skip
+    np.testing.assert_array_equal(together, alone)
+    history = fresh(backend).evaluator(bars)
+    history.forecast_close(targets[::3], {"num_samples": 64, "aggregate": "median"}, 5)
+    np.testing.assert_array_equal(together, history.forecast_close(targets, CONFIG, 5))
 
 
 def test_the_context_cap_limits_what_the_model_sees(backend: TotoBackend, bars) -> None:

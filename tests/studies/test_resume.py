@@ -46,7 +46,7 @@ def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, shared_data: Pa
     assert len(attrs["data_fingerprint"]) == 16 and attrs["search_space"]
     assert study.metric_names == ["validation price MAE"]
     trial = study.best_trial
-    for key in ("return_mae", "latency_s", "naive_price_mae", "skill", "worker", "config"):
+    for key in ("return_mae", "trial_cost_s", "naive_price_mae", "skill", "worker", "config"):
         assert key in trial.user_attrs
 
 
@@ -77,7 +77,7 @@ def test_changed_min_context_is_refused(
 
 def test_same_trial_number_reproduces_its_metrics(workdir: Path, shared_data: Path) -> None:
     from objectives.bars import load_bars
-    from objectives.evaluator import evaluate, load_backend, trial_seed
+    from objectives.evaluator import evaluate, load_backend
     from objectives.windows import WindowSpec, split
 
     assert launch_fake(shared_data, 12) == 0
@@ -86,10 +86,9 @@ def test_same_trial_number_reproduces_its_metrics(workdir: Path, shared_data: Pa
     windows = split(len(bars), WindowSpec())
     backend = load_backend("fake")
     config = backend.space.config_from_params(best.params)
-    again = evaluate(
-        backend.evaluator(bars), bars, windows.validation, config, trial_seed(0, best.number)
-    )
-    assert again.price_mae == pytest.approx(best.value, rel=1e-12)
+    again = evaluate(backend.evaluator(bars), bars, windows.validation, config, 0)
+    assert again.metrics.price_mae == best.value
+    assert list(again.forecast) == best.user_attrs["val_forecasts"]
 
 
 def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(

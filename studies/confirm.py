@@ -1,0 +1,97 @@
+"""Confirmation: the few best configurations re-scored on fresh Monte-Carlo draws.
+
+The search compares configurations on one seed set (common random numbers), so its minimum is
+still a draw that flattered the winner. Before export the ``K`` best distinct configurations
+are re-scored on the validation window with ``R`` further seed sets
+(:func:`objectives.evaluator.confirmation_seed`); the winner is the lowest mean of the study's
+metric, and that mean with its Monte-Carlo standard error is what the store reports. The first
+pass is left out of the mean: it is the draw the selection favoured.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives.evaluator import confirmation_seed, evaluate
+from studies.context import StudyContext
+from studies.objective import config_key
+
+DEFAULT_CANDIDATES = 5
+DEFAULT_DRAWS = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration's first pass and its confirmation draws."""
+
+    trial_number: int
+    config: dict[str, Any]
+    first_pass: dict[str, float]  # price_mae, return_mae of the search's seed set
+    draws: list[dict[str, float]] = field(default_factory=list)  # one per confirmation seed
+
+    def mean(self, metric: str) -> float:
+        return float(np.mean([d[metric] for d in self.draws]))
+
+    def standard_error(self, metric: str) -> float:
+        values = [d[metric] for d in self.draws]
+        if len(values) < 2:
+            return math.nan
+        return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+    def summary(self, metric: str) -> dict[str, Any]:
+        return {
+            "trial_number": self.trial_number,
+            "config": self.config,
+            f"first_pass_{metric}": self.first_pass[metric],
+            f"confirmed_{metric}": self.mean(metric),
+            f"confirmed_{metric}_se": self.standard_error(metric),
+        }
+
+
+def candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The ``k`` complete trials with the lowest values, one per distinct configuration."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    chosen: dict[str, FrozenTrial] = {}
+    for trial in sorted(complete, key=lambda t: (t.value, t.number)):
+        key = config_key(trial.user_attrs.get("config") or trial.params)
+        chosen.setdefault(key, trial)
+        if len(chosen) == k:
+            break
+    return list(chosen.values())
+
+
+def confirm(ctx: StudyContext, trials: list[FrozenTrial], draws: int) -> list[Candidate]:
+    """Re-score each trial's configuration on ``draws`` fresh seed sets of the validation window."""
+    seeds = confirmation_seeds(ctx.seed, draws)
+    out = []
+    for trial in trials:
+        config = ctx.backend.space.config_from_params(trial.params)
+        first = {m: float(trial.user_attrs[m]) for m in ("price_mae", "return_mae")}
+        scored = [
+            evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, seed).metrics
+            for seed in seeds
+        ]
+        out.append(
+            Candidate(
+                trial.number,
+                config,
+                first,
+                [{"price_mae": m.price_mae, "return_mae": m.return_mae} for m in scored],
+            )
+        )
+    return out
+
+
+def confirmation_seeds(study_seed: int, draws: int) -> list[int]:
+    return [confirmation_seed(study_seed, r) for r in range(1, draws + 1)]
+
+
+def winner(confirmed: list[Candidate], metric: str) -> Candidate:
+    """The lowest confirmed mean of ``metric`` (ties: the better first pass)."""
+    return min(confirmed, key=lambda c: c.mean(metric))
