@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_arg(dashboard)
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse the dashboard's write routes (delete study, tell, notes, artifacts)",
+    )
 
     checkpoint = commands.add_parser("checkpoint", help="checkpoint tools")
     checkpoint_commands = checkpoint.add_subparsers(

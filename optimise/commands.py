@@ -163,14 +163,15 @@ def forecast(args: argparse.Namespace) -> int:
 
 def dashboard(args: argparse.Namespace) -> int:
     """Serve optuna-dashboard for the same storage (127.0.0.1 unless told otherwise)."""
-    from optuna_dashboard import run_server
+    from optimise.dashboard import serve
 
+    if not 1 <= args.port <= 65535:
+        raise DataError(f"--port {args.port} is not a TCP port (1-65535)")
     url = storage_url(args.storage)
     _require_existing(url)
     storage = open_storage(url)
-    print(f"optuna-dashboard for {redact(url)} on http://{args.host}:{args.port}/dashboard")
-    print("Ctrl-C to stop", flush=True)
-    run_server(storage, host=args.host, port=args.port)
+    banner = f"optuna-dashboard for {redact(url)} on http://{args.host}:{args.port}/dashboard"
+    serve(storage, args.host, args.port, readonly=args.read_only, banner=banner)
     return 0
 
 

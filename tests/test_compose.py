@@ -237,15 +237,10 @@ def test_dashboard_serves_the_shared_storage_inside_the_container(
     services: dict, tmp_path: Path
 ) -> None:
     (argv,) = run_command(services["dashboard"], {"POSTGRES_PASSWORD": "pw"}, tmp_path)
-    assert argv == [
-        "dashboard",
-        "--storage",
-        "postgresql+psycopg://optimise:pw@postgres:5432/optimise",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8080",
-    ]
+    assert argv == ["dashboard", "--read-only", "--host", "0.0.0.0", "--port", "8080"]
+    assert "pw" not in " ".join(argv)  # the password stays in the environment
+    storage = services["dashboard"]["environment"]["OPTIMISE_STORAGE"]
+    assert storage.startswith("postgresql+psycopg://optimise:")
 
 
 def test_dockerfile_installs_cpu_torch_before_the_package() -> None:
