@@ -6,6 +6,7 @@ The model code takes arrays; pandas stays in this thin loader.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,19 @@ from objectives.exceptions import DataError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+
+log = logging.getLogger(__name__)
+
+# Numeric timestamps are epoch times; the unit is told by magnitude. Each unit is accepted
+# for dates from about 1970-03-25 up to (not including) 2200-01-01, so the bands tile
+# [_EPOCH_END_S / 1000, _EPOCH_END_S * 1e9) in seconds-equivalents without overlapping.
+_EPOCH_END_S = 7_258_118_400  # 2200-01-01T00:00:00Z in epoch seconds
+_EPOCH_UNITS = (  # name, nanoseconds per unit, [low, high) of the raw value
+    ("seconds", 10**9, _EPOCH_END_S / 1e3, _EPOCH_END_S),
+    ("milliseconds", 10**6, _EPOCH_END_S, _EPOCH_END_S * 1e3),
+    ("microseconds", 10**3, _EPOCH_END_S * 1e3, _EPOCH_END_S * 1e6),
+    ("nanoseconds", 1, _EPOCH_END_S * 1e6, _EPOCH_END_S * 1e9),
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,20 +82,54 @@ def csv_path(data_dir: Path, symbol: str) -> Path:
     return Path(data_dir) / f"{check_symbol(symbol)}.csv"
 
 
-def list_symbols(data_dir: Path) -> list[str]:
-    """Symbols of every ``*.csv`` in ``data_dir`` whose stem is a plain ticker."""
-    data_dir = Path(data_dir)
+def _check_data_dir(data_dir: Path) -> None:
+    if data_dir.is_file():
+        raise DataError(f"--data-dir {data_dir} is a file, not a folder of <SYMBOL>.csv files")
     if not data_dir.is_dir():
-        raise DataError(f"data directory {data_dir} does not exist")
-    symbols = sorted(p.stem for p in data_dir.glob("*.csv") if SYMBOL_PATTERN.match(p.stem))
+        raise DataError(f"--data-dir '{data_dir}' does not exist")
+
+
+def _is_ticker(stem: str) -> bool:
+    return bool(SYMBOL_PATTERN.match(stem)) and ".." not in stem
+
+
+def list_symbols_and_skipped(data_dir: Path) -> tuple[list[str], list[str]]:
+    """``(symbols, skipped)``: the plain-ticker stems of every ``*.csv`` file in ``data_dir``,
+    and the file names of the other ``*.csv`` entries (not a plain ticker, or not a file)."""
+    data_dir = Path(data_dir)
+    _check_data_dir(data_dir)
+    symbols: list[str] = []
+    skipped: list[str] = []
+    for path in sorted(data_dir.glob("*.csv")):
+        if path.is_file() and _is_ticker(path.stem):
+            symbols.append(path.stem)
+        else:
+            skipped.append(path.name)
     if not symbols:
-        raise DataError(f"no <SYMBOL>.csv files in {data_dir}")
+        also = f" (skipped, not plain tickers: {', '.join(skipped)})" if skipped else ""
+        raise DataError(f"no <SYMBOL>.csv files in {data_dir}{also}")
+    return sorted(symbols), sorted(skipped)
+
+
+def list_symbols(data_dir: Path) -> list[str]:
+    """Symbols of every ``*.csv`` in ``data_dir`` whose stem is a plain ticker; the other
+    ``*.csv`` files are skipped with a logged warning naming them."""
+    symbols, skipped = list_symbols_and_skipped(data_dir)
+    if skipped:
+        log.warning(
+            "skipping %d file(s) in %s whose names are not plain tickers: %s",
+            len(skipped),
+            data_dir,
+            ", ".join(skipped),
+        )
     return symbols
 
 
 def load_bars(data_dir: Path, symbol: str) -> Bars:
     """Read and validate ``<data_dir>/<symbol>.csv``; raise ``DataError`` on any defect."""
     path = csv_path(data_dir, symbol)
+    if Path(data_dir).is_file():
+        raise DataError(f"--data-dir {data_dir} is a file, not a folder of <SYMBOL>.csv files")
     if not path.is_file():
         raise DataError(f"no data for {symbol}: {path} does not exist")
     try:
@@ -102,13 +150,7 @@ def bars_from_frame(frame: pd.DataFrame, symbol: str, source: str = "data") -> B
         raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
     if len(frame) == 0:
         raise DataError(f"{source}: no rows")
-    try:
-        stamps = pd.to_datetime(frame["timestamp"], utc=True, format="mixed")
-    except (ValueError, TypeError):
-        raise DataError(f"{source}: column timestamp has values that are not dates") from None
-    if stamps.isna().any():
-        raise DataError(f"{source}: column timestamp has empty values")
-    stamps = stamps.dt.tz_localize(None)  # naive UTC
+    stamps = _timestamps(frame["timestamp"], source)
     numeric = [c for c in (*PRICE_COLUMNS, "volume", "amount") if c in frame.columns]
     values: dict[str, np.ndarray] = {}
     for column in numeric:
@@ -131,6 +173,13 @@ def bars_from_frame(frame: pd.DataFrame, symbol: str, source: str = "data") -> B
         raise DataError(
             f"{source}: non-positive price in column {PRICE_COLUMNS[col]} (row {row + 1})"
         )
+    below = prices[:, 1] < prices[:, 2]
+    if below.any():
+        row = int(np.flatnonzero(below)[0])
+        raise DataError(
+            f"{source}: high below low "
+            f"(row {row + 1}: high {float(prices[row, 1])!r} < low {float(prices[row, 2])!r})"
+        )
     for column in ("volume", "amount"):
         if column in values and (values[column] < 0).any():
             raise DataError(f"{source}: negative {column}")
@@ -148,3 +197,81 @@ def bars_from_frame(frame: pd.DataFrame, symbol: str, source: str = "data") -> B
         volume=values["volume"][order] if "volume" in values else None,
         amount=values["amount"][order] if "amount" in values else None,
     )
+
+
+def _timestamps(column: pd.Series, source: str) -> pd.Series:
+    """The ``timestamp`` column as naive UTC datetimes: dates as text (ISO 8601, any time
+    zone) or numbers (epoch seconds, milliseconds, microseconds or nanoseconds)."""
+    if column.isna().any():
+        raise DataError(f"{source}: column timestamp has empty values")
+    numbers = _as_numbers(column)
+    if numbers is not None:
+        return _from_numbers(numbers, column, source)
+    try:
+        stamps = pd.to_datetime(column, utc=True, format="mixed")
+    except (ValueError, TypeError, OverflowError):
+        raise DataError(f"{source}: column timestamp has values that are not dates") from None
+    if stamps.isna().any():
+        raise DataError(f"{source}: column timestamp has empty values")
+    return stamps.dt.tz_localize(None)  # naive UTC
+
+
+def _as_numbers(column: pd.Series) -> np.ndarray | None:
+    """The column as int64 or float64 when every value is a number (or numeric text)."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return None
+    if pd.api.types.is_integer_dtype(column):
+        return column.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(column):
+        return column.to_numpy(dtype=np.float64)
+    if any(isinstance(v, (bool, np.bool_)) for v in column):
+        return None
+    as_number = pd.to_numeric(column, errors="coerce")
+    if as_number.isna().any():
+        return None
+    if pd.api.types.is_integer_dtype(as_number):
+        return as_number.to_numpy(dtype=np.int64)
+    return as_number.to_numpy(dtype=np.float64)
+
+
+def _from_numbers(numbers: np.ndarray, column: pd.Series, source: str) -> pd.Series:
+    yyyymmdd = _yyyymmdd(numbers)
+    if yyyymmdd is not None:
+        return pd.Series(yyyymmdd, index=column.index)
+    units = np.full(len(numbers), -1)
+    with np.errstate(invalid="ignore"):
+        for index, (_, _, low, high) in enumerate(_EPOCH_UNITS):
+            units[(numbers >= low) & (numbers < high)] = index
+    if (units < 0).any():
+        row = int(np.flatnonzero(units < 0)[0])
+        raise DataError(
+            f"{source}: column timestamp is numeric but not epoch seconds, milliseconds, "
+            f"microseconds or nanoseconds (row {row + 1}: {column.iloc[row]})"
+        )
+    if (units != units[0]).any():
+        row = int(np.flatnonzero(units != units[0])[0])
+        raise DataError(
+            f"{source}: column timestamp mixes epoch units "
+            f"(row 1: {column.iloc[0]} is {_EPOCH_UNITS[units[0]][0]}, "
+            f"row {row + 1}: {column.iloc[row]} is {_EPOCH_UNITS[units[row]][0]})"
+        )
+    per_unit = _EPOCH_UNITS[units[0]][1]
+    if numbers.dtype.kind == "i":
+        nanoseconds = numbers * per_unit  # exact; the bands keep this inside int64
+    else:
+        nanoseconds = np.round(numbers * float(per_unit)).astype(np.int64)
+    return pd.Series(nanoseconds.astype("datetime64[ns]"), index=column.index)
+
+
+def _yyyymmdd(numbers: np.ndarray) -> np.ndarray | None:
+    """Dates written as the integers ``YYYYMMDD`` (e.g. ``20200131``), when every value is
+    one; as epoch seconds these would all fall within August 1970."""
+    if not (numbers == np.round(numbers)).all():
+        return None
+    if not ((numbers >= 19000101) & (numbers <= 22001231)).all():
+        return None
+    text = pd.Series(numbers.astype(np.int64).astype(str))
+    parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    if parsed.isna().any():
+        return None
+    return parsed.to_numpy(dtype="datetime64[ns]")

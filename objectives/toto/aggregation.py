@@ -1,35 +1,50 @@
 """Reduce forecast samples to one number: the trading code's ``aggregate`` spec strings.
 
-Families and their arguments (numbers as decimal text, e.g. ``trimmed_mean_0.10``):
+A spec means exactly what the trading code's parser (``aggregate_with_spec``) makes of it.
+The spec is lower-cased and stripped (an empty spec is ``mean``), then read by the first
+rule that applies, in this order:
 
-==========================  =============================================================
-``mean``                    the sample mean
-``median``                  ``quantile_0.5``
-``trimmed_mean_F``          mean after dropping ``floor(F * N)`` samples from *each* tail
-``lower_trimmed_mean_F``    mean after dropping the lowest ``floor(F * N)`` samples
-``upper_trimmed_mean_F``    mean after dropping the highest ``floor(F * N)`` samples
-``quantile_Q``              the ``Q`` quantile (linear interpolation, as ``numpy.quantile``)
-``mean_minus_std_S``        ``mean - S * std``
-``mean_plus_std_S``         ``mean + S * std``
-``mean_quantile_mix_Q_W``   ``W * quantile_Q + (1 - W) * mean``
-``quantile_plus_std_Q_S``   ``quantile_Q + S * std``
-==========================  =============================================================
+================================  =========================================================
+``mean``                          the sample mean
+``median``                        ``numpy.median``
+``p10``, ``p90``                  the 0.10 and 0.90 quantiles
+``trimmed_mean_F``                sort; ``t = int(N * F)``; mean of ``sorted[t : N - t]``
+                                  (the plain mean when ``t == 0``); ``F`` must be < 0.5
+``lower_trimmed_mean_F``          mean of the lowest ``max(1, int(N * (1 - F)))`` sorted
+                                  samples: it drops the *top* ``F``
+``upper_trimmed_mean_F``          mean of ``sorted[min(N - 1, int(N * F)):]``: it drops the
+                                  *bottom* ``F``
+``quantile_Q``                    the ``Q`` quantile (linear interpolation, as
+                                  ``numpy.quantile``); any spec starting ``quantile_``,
+                                  so ``quantile_plus_std_Q_S`` is the ``S`` quantile
+``mean_minus_std_S``              ``mean - S * std``
+``mean_plus_std_S``               ``mean + S * std``
+``mean_quantile_mix_Q_W``         ``W * mean + (1 - W) * quantile_Q``, ``W`` clipped to [0, 1]
+================================  =========================================================
 
-``std`` is the population standard deviation (``ddof=0``). Every reduction works on a
-``(W, N)`` tensor of ``W`` windows' samples at once and returns ``(W,)``.
+Each rule reads only the *last* ``_``-separated token (``mean_quantile_mix`` its last two).
+``F`` and ``Q`` are fractions: a token above 1 is a percentage (``trimmed_mean_10`` is 0.10,
+``quantile_15`` is 0.15; ``1`` stays 1.0), and the result must lie in [0, 1]. ``S`` and ``W``
+are plain numbers. ``std`` is the population standard deviation (``ddof=0``). Everything is
+computed in float64.
+
+:func:`parse` returns the effective family and values (``p10`` is ``quantile`` 0.1); its
+``spec`` is the canonical text, which the trading code reads back to the same function with
+the same float values. Every reduction works on a ``(W, N)`` tensor of ``W`` windows' samples
+at once and returns ``(W,)`` float64.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from objectives.exceptions import DataError
 
-#: family -> names of its numeric arguments, in spec order
+#: family -> names of its numeric arguments, in spec order: every family :func:`parse` returns
 FAMILIES: dict[str, tuple[str, ...]] = {
     "mean": (),
     "median": (),
@@ -40,39 +55,43 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "mean_minus_std": ("s",),
     "mean_plus_std": ("s",),
     "mean_quantile_mix": ("q", "w"),
-    "quantile_plus_std": ("q", "s"),
 }
-_NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
-_PATTERNS = [
-    (family, re.compile("^" + "_".join([family, *([_NUMBER] * len(args))]) + "$"))
-    for family, args in FAMILIES.items()
-]
+
+_EXPECTED = (
+    "expected mean, median, p10, p90, trimmed_mean_F, lower_trimmed_mean_F, "
+    "upper_trimmed_mean_F, quantile_Q, mean_minus_std_S, mean_plus_std_S or "
+    "mean_quantile_mix_Q_W"
+)
 
 
 @dataclass(frozen=True)
 class Aggregate:
-    """A parsed spec: its family and arguments."""
+    """A parsed spec: its family and effective arguments."""
 
     family: str
     args: tuple[float, ...] = ()
 
     @property
     def spec(self) -> str:
+        """The canonical spec string."""
         return format_spec(self.family, self.args)
 
     def __call__(self, samples: torch.Tensor) -> torch.Tensor:
-        """Reduce ``samples`` ``(W, N)`` to ``(W,)``."""
-        return _REDUCERS[self.family](samples, *self.args)
+        """Reduce ``samples`` ``(W, N)`` to ``(W,)`` float64."""
+        x = torch.as_tensor(samples).to(torch.float64)
+        if x.ndim == 0 or x.shape[-1] == 0:
+            raise DataError(f"aggregate {self.spec!r} needs at least one sample per window")
+        return _REDUCERS[self.family](x, *self.args)
 
 
 def format_number(value: float) -> str:
-    """Decimal text with at least two decimals (``0.10``), rounded to 10 decimals so grid values
-    such as ``0.01 + 9 * 0.01`` print as the number they stand for."""
-    value = round(float(value), 10)
+    """Decimal text that reads back as exactly ``value``: two decimals (``0.10``) where that
+    round-trips, else the shortest exact form (``0.015``, ``1e-05``)."""
+    value = float(value)
     text = f"{value:.2f}"
-    if float(text) == value:
+    if abs(value) < 1e15 and float(text) == value:
         return text
-    return f"{value:.10f}".rstrip("0")
+    return repr(value)
 
 
 def format_spec(family: str, args: tuple[float, ...] = ()) -> str:
@@ -80,39 +99,88 @@ def format_spec(family: str, args: tuple[float, ...] = ()) -> str:
     return "_".join([family, *(format_number(a) for a in args)])
 
 
-def parse(spec: str) -> Aggregate:
-    """Parse and check an aggregate spec; ``DataError`` (a ``ValueError``) says what is wrong."""
-    if not isinstance(spec, str):
+def parse(spec: str | None) -> Aggregate:
+    """Read a spec as the trading code does; ``DataError`` (a ``ValueError``) for any spec it
+    refuses, and for numbers that are not finite."""
+    if spec is not None and not isinstance(spec, str):
         raise DataError(f"aggregate must be a string like 'trimmed_mean_0.10', got {spec!r}")
-    for family, pattern in _PATTERNS:
-        match = pattern.match(spec.strip())
-        if match:
-            args = tuple(float(g) for g in match.groups())
-            _check(spec, family, args)
-            return Aggregate(family, args)
-    raise DataError(
-        f"malformed aggregate {spec!r}; expected one of: "
-        + ", ".join("_".join([f, *(a.upper() for a in args)]) for f, args in FAMILIES.items())
-    )
-
-
-def _check(spec: str, family: str, args: tuple[float, ...]) -> None:
-    named = dict(zip(FAMILIES[family], args, strict=True))
-    if "fraction" in named:
-        limit = 0.5 if family == "trimmed_mean" else 1.0
-        if not 0.0 <= named["fraction"] < limit:
-            raise DataError(f"aggregate {spec!r}: the trimmed fraction must be in [0, {limit})")
-    if "q" in named and not 0.0 <= named["q"] <= 1.0:
-        raise DataError(f"aggregate {spec!r}: the quantile must be in [0, 1]")
-    if "w" in named and not 0.0 <= named["w"] <= 1.0:
-        raise DataError(f"aggregate {spec!r}: the mix weight must be in [0, 1]")
-    if any(not math.isfinite(a) for a in args):
-        raise DataError(f"aggregate {spec!r}: arguments must be finite")
+    method = (spec or "mean").strip().lower()
+    family, args = _read(method, spec)
+    return Aggregate(family, args)
 
 
 def aggregate(samples: torch.Tensor, spec: str) -> torch.Tensor:
-    """Reduce ``samples`` ``(W, N)`` with the spec string; returns ``(W,)``."""
+    """Reduce ``samples`` ``(W, N)`` with the spec string; returns ``(W,)`` float64."""
     return parse(spec)(samples)
+
+
+def _read(method: str, spec: str | None) -> tuple[str, tuple[float, ...]]:
+    """The trading parser's dispatch, in its order."""
+    if method in ("mean", "median"):
+        return method, ()
+    if method == "p10":
+        return "quantile", (0.10,)
+    if method == "p90":
+        return "quantile", (0.90,)
+    last = method.split("_")[-1]
+    if method.startswith("trimmed_mean_"):
+        fraction = _fraction(last, spec, "the trimmed fraction F")
+        if not 0.0 <= fraction < 0.5:
+            raise DataError(
+                f"aggregate {spec!r}: trimmed_mean_F needs F in [0, 0.5) (or percent below 50), "
+                f"got {fraction!r}"
+            )
+        return "trimmed_mean", (fraction,)
+    if method.startswith("lower_trimmed_mean_"):
+        return "lower_trimmed_mean", (_fraction(last, spec, "the trimmed fraction F"),)
+    if method.startswith("upper_trimmed_mean_"):
+        return "upper_trimmed_mean", (_fraction(last, spec, "the trimmed fraction F"),)
+    if method.startswith("quantile_"):  # before quantile_plus_std_, as in the trading code
+        return "quantile", (_fraction(last, spec, "the quantile Q"),)
+    if method.startswith("mean_minus_std_"):
+        return "mean_minus_std", (_number(last, spec, "the std multiple S"),)
+    if method.startswith("mean_plus_std_"):
+        return "mean_plus_std", (_number(last, spec, "the std multiple S"),)
+    if method.startswith("mean_quantile_mix_"):
+        parts = method.split("_")
+        if len(parts) < 5:
+            raise DataError(
+                f"aggregate {spec!r}: mean_quantile_mix needs a quantile and a weight, "
+                "e.g. mean_quantile_mix_0.20_0.70"
+            )
+        q = _fraction(parts[-2], spec, "the quantile Q")
+        # W is clipped to [0, 1] as the trading code does, so only nan is refused
+        w = float(np.clip(_number(parts[-1], spec, "the mean weight W", finite=False), 0.0, 1.0))
+        return "mean_quantile_mix", (q, w)
+    raise DataError(f"malformed aggregate {spec!r}: unknown method; {_EXPECTED}")
+
+
+def _number(token: str, spec: str | None, what: str, *, finite: bool = True) -> float:
+    """``float(token)``; refuses nan (and, when ``finite``, infinities), which the trading code
+    would take and turn into nan or infinite forecasts."""
+    try:
+        value = float(token)
+    except ValueError:
+        raise DataError(f"aggregate {spec!r}: {what} must be a number, got {token!r}") from None
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise DataError(f"aggregate {spec!r}: {what} must be a finite number, got {token!r}")
+    return value
+
+
+def _fraction(token: str, spec: str | None, what: str) -> float:
+    """The trading code's ``parse_fraction``: above 1 is a percentage; must end in [0, 1]."""
+    try:
+        value = float(token)
+    except ValueError:
+        raise DataError(f"aggregate {spec!r}: {what} must be a number, got {token!r}") from None
+    if value > 1.0:
+        value /= 100.0
+    if not 0.0 <= value <= 1.0:
+        raise DataError(
+            f"aggregate {spec!r}: {what} must be a fraction in [0, 1] or a percentage in "
+            f"(1, 100], got {token!r}"
+        )
+    return value
 
 
 def _mean(x: torch.Tensor) -> torch.Tensor:
@@ -120,54 +188,76 @@ def _mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def _std(x: torch.Tensor) -> torch.Tensor:
-    return x.std(dim=-1, correction=0)
+    """Population std (``ddof=0``), two-pass like ``numpy.std``."""
+    return (x - x.mean(dim=-1, keepdim=True)).square().mean(dim=-1).sqrt()
 
 
-def _order_statistic(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The ``k``-th smallest value (0-based) of each row: O(N), no full sort."""
-    return torch.kthvalue(x, k + 1, dim=-1).values
+def _sorted(x: torch.Tensor) -> torch.Tensor:
+    return torch.sort(x, dim=-1).values
+
+
+def _quantile_of_sorted(s: torch.Tensor, q: float) -> torch.Tensor:
+    """``numpy.quantile(x, q)`` (method ``linear``) from the sorted samples, same arithmetic."""
+    n = s.shape[-1]
+    position = (n - 1) * q
+    if position >= n - 1:
+        return s[..., -1]
+    below = math.floor(position)
+    gamma = position - below
+    a, b = s[..., below], s[..., below + 1]
+    diff = b - a
+    if gamma >= 0.5:
+        return b - diff * (1 - gamma)
+    return a + diff * gamma
 
 
 def _quantile(x: torch.Tensor, q: float) -> torch.Tensor:
-    position = q * (x.shape[-1] - 1)  # linear interpolation, as numpy.quantile's default
-    below = math.floor(position)
-    low = _order_statistic(x, below)
-    fraction = position - below
-    if fraction == 0.0:
-        return low
-    return low + fraction * (_order_statistic(x, below + 1) - low)
+    return _quantile_of_sorted(_sorted(x), q)
 
 
-def _trimmed(x: torch.Tensor, low_fraction: float, high_fraction: float) -> torch.Tensor:
-    """Mean of the sorted samples ``[low, N - high)``, from order statistics and masked sums
-    (exact with ties) rather than a full sort."""
+def _median(x: torch.Tensor) -> torch.Tensor:
+    """``numpy.median``: the middle sample, or the mean of the middle two."""
+    s = _sorted(x)
+    n = s.shape[-1]
+    if n % 2:
+        return s[..., n // 2]
+    return (s[..., n // 2 - 1] + s[..., n // 2]) / 2
+
+
+def _trimmed_mean(x: torch.Tensor, fraction: float) -> torch.Tensor:
     n = x.shape[-1]
-    low, high = math.floor(low_fraction * n), math.floor(high_fraction * n)
-    if low + high >= n:
-        raise DataError(f"trimming {low} + {high} of {n} samples leaves none")
-    total = x.sum(dim=-1)
-    if low:
-        edge = _order_statistic(x, low - 1)[:, None]  # the largest dropped value
-        under = x < edge
-        total = total - torch.where(under, x, 0.0).sum(-1)
-        total = total - edge[:, 0] * (low - under.sum(-1))
-    if high:
-        edge = _order_statistic(x, n - high)[:, None]  # the smallest dropped value
-        over = x > edge
-        total = total - torch.where(over, x, 0.0).sum(-1)
-        total = total - edge[:, 0] * (high - over.sum(-1))
-    return total / (n - low - high)
+    t = int(n * fraction)
+    if t == 0 or 2 * t >= n:
+        return _mean(x)
+    return _sorted(x)[..., t : n - t].mean(dim=-1)
+
+
+def _lower_trimmed_mean(x: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Keeps the lowest ``max(1, int(N * (1 - F)))`` samples (drops the top ``F``)."""
+    n = x.shape[-1]
+    cutoff = max(1, int(n * (1.0 - fraction)))
+    return _sorted(x)[..., :cutoff].mean(dim=-1)
+
+
+def _upper_trimmed_mean(x: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Keeps ``sorted[min(N - 1, int(N * F)):]`` (drops the bottom ``F``)."""
+    n = x.shape[-1]
+    start = min(n - 1, int(n * fraction))
+    return _sorted(x)[..., start:].mean(dim=-1)
+
+
+def _mean_quantile_mix(x: torch.Tensor, q: float, w: float) -> torch.Tensor:
+    return w * _mean(x) + (1 - w) * _quantile(x, q)
 
 
 _REDUCERS = {
     "mean": _mean,
-    "median": lambda x: _quantile(x, 0.5),
-    "trimmed_mean": lambda x, f: _trimmed(x, f, f),
-    "lower_trimmed_mean": lambda x, f: _trimmed(x, f, 0.0),
-    "upper_trimmed_mean": lambda x, f: _trimmed(x, 0.0, f),
+    "median": _median,
+    "trimmed_mean": _trimmed_mean,
+    "lower_trimmed_mean": _lower_trimmed_mean,
+    "upper_trimmed_mean": _upper_trimmed_mean,
     "quantile": _quantile,
     "mean_minus_std": lambda x, s: _mean(x) - s * _std(x),
     "mean_plus_std": lambda x, s: _mean(x) + s * _std(x),
-    "mean_quantile_mix": lambda x, q, w: w * _quantile(x, q) + (1.0 - w) * _mean(x),
-    "quantile_plus_std": lambda x, q, s: _quantile(x, q) + s * _std(x),
+    "mean_quantile_mix": _mean_quantile_mix,
 }

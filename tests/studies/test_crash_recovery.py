@@ -142,7 +142,7 @@ def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int)
     assert len(retried) == 1 and retried[0].params == killed.params
     assert retried[0].state == TrialState.COMPLETE
     scores = study.user_attrs["test_scores"]
-    assert [s["trial_number"] for s in scores] == [study.best_trial.number]
+    assert [s["trial_number"] for s in scores] == [study.user_attrs["winner"]["trial_number"]]
 
 
 @pytest.mark.postgres

@@ -32,7 +32,7 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, shared_
     assert launch_fake(shared_data, 6) == 0
     scores = study().user_attrs["test_scores"]
     assert len(scores) == 1
-    assert scores[0]["trial_number"] == study().best_trial.number
+    assert scores[0]["trial_number"] == study().user_attrs["winner"]["trial_number"]
     assert set(scores[0]) >= {
         "price_mae",
         "return_mae",
@@ -41,7 +41,7 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, shared_
         "scored_at",
     }
     record = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
-    assert record["metadata"]["trial_number"] == study().best_trial.number
+    assert record["metadata"]["trial_number"] == scores[0]["trial_number"]
     assert record["test"]["price_mae"] == scores[0]["price_mae"]
     assert record["windows"] == {"val_window": 20, "test_window": 20, "forecast_horizon": 1}
     assert record["config"]["name"] and set(record["config"]) >= {"drift", "noise"}
