@@ -174,8 +174,11 @@ def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
     changed = frame.astype({c: float for c in ("open", "high", "low", "close", "volume")})
     rng = np.random.default_rng(0)
     tail = slice(len(frame) - 3, None)  # target i = N-3 and every row after it
-    for column in ("open", "high", "low", "close", "volume"):
+    for column in ("open", "close", "volume"):
         changed.loc[changed.index[tail], column] *= rng.uniform(0.5, 2.0, 3)
+    rows = changed.index[tail]  # keep each bar valid: high and low bracket open and close
+    changed.loc[rows, "high"] = changed.loc[rows, ["open", "close"]].max(axis=1) * 1.01
+    changed.loc[rows, "low"] = changed.loc[rows, ["open", "close"]].min(axis=1) * 0.99
     (workdir / "b").mkdir()
     changed.to_csv(workdir / "b" / "BTCUSD.csv", index=False)
     a = forecast_json(model, checkpoint, original, capsys, *source)
@@ -208,7 +211,9 @@ def test_both_models_export_and_best_chooses_between_them(workdir, checkpoints, 
     kronos = json.loads((workdir / "store/kronos/AAPL.json").read_text())
     best = json.loads((workdir / "store/best/AAPL.json").read_text())
     winner = min((toto, kronos), key=lambda r: r["validation"]["price_mae"])
+    selection = best["metadata"].pop("best_selection")
     assert best == winner
+    assert {c["model"] for c in selection["compared"]} == {"toto", "kronos"}
 
 
 def free_port() -> int:

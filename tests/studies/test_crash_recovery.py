@@ -66,8 +66,9 @@ def running_trial_of(url: str, pid: int):
     mine = [
         t
         for t in trials
-        if str(t.user_attrs.get("worker", "")).split(":")[1:2] == [str(pid)] and t.params
-    ]  # a trial of that worker that is already evaluating its parameters
+        if str(t.user_attrs.get("worker", "")).split(":")[1:2] == [str(pid)]
+        and "config" in t.user_attrs
+    ]  # a trial of that worker that has all its parameters and is evaluating them
     return mine[0] if mine else None
 
 
