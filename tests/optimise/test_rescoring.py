@@ -1,0 +1,50 @@
+"""Exact re-scoring: ``optimise forecast --window validation --seed <study seed>`` in a fresh
+process with one thread reproduces every trial's stored validation forecasts bit for bit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.conftest import REPO, cli_command, cli_env, run_cli
+
+DATA = REPO / "trainingdata"
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    for arch in ("toto", "kronos"):
+        assert run_cli("checkpoint", "init", "--arch", arch, "--preset", "tiny", root / arch) == 0
+    return {"toto": root / "toto", "kronos": root / "kronos"}
+
+
+@pytest.mark.parametrize("model", ["toto", "kronos"])
+def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_single_thread_process(
+    model: str, checkpoints: dict[str, Path], workdir: Path
+) -> None:
+    common = ["--model", model, "--checkpoint", checkpoints[model], "--data-dir", DATA]
+    assert (
+        run_cli("launch", *common, "--symbols", "MSFT", "--n-trials", 4, "--seed", 3,
+                "--no-progress", "--confirm-candidates", 2, "--confirm-draws", 2)
+        == 0
+    )  # fmt: skip
+    study = optuna.load_study(study_name=f"{model}:MSFT:v20-t20-h1", storage="sqlite:///studies.db")
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == 4
+    for trial in trials[:3]:
+        params = [f"--param={k}={json.dumps(v)}" for k, v in trial.user_attrs["config"].items()]
+        result = subprocess.run(
+            cli_command("forecast", *common, "--symbol", "MSFT", "--window", "validation",
+                        "--seed", 3, "--json", *params),
+            env=cli_env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"),
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        forecasts = [row["forecast"] for row in json.loads(result.stdout)]
+        assert forecasts == trial.user_attrs["val_forecasts"]
+        assert len(forecasts) == 20
