@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from storage.engine import engine_kwargs, harden
 from storage.exceptions import StorageError
+from storage.faults import is_permanent, root_cause
 from storage.urls import redact
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 60
 MAX_RETRY = 3
+OUTAGE_S = 60.0  # how long a database that refuses connections is waited for
 
 
 def open_storage(
@@ -27,31 +29,45 @@ def open_storage(
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
     grace_period: int = GRACE_PERIOD_S,
     max_retry: int = MAX_RETRY,
-    attempts: int = 5,
+    outage_s: float = OUTAGE_S,
 ) -> RDBStorage:
     """Optuna's RDB storage on ``url``; stale trials are failed and retried ``max_retry`` times.
 
-    Connection failures are retried with back-off (workers often start before the database).
+    A database that refuses connections is retried with back-off for ``outage_s`` seconds
+    (workers often start before it); a permanent error (wrong password, missing database or
+    role) fails at once with the driver's reason.
     """
-    last_error: Exception | None = None
-    for attempt in range(attempts):
+    deadline = time.monotonic() + outage_s
+    attempt = 0
+    warned = False
+    while True:
+        attempt += 1
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = _rdb_storage(url, heartbeat_interval, grace_period, max_retry)
         except (IntegrityError, ProgrammingError) as exc:  # workers creating tables together
-            last_error = exc
+            if attempt > 5 or is_permanent(exc):
+                raise StorageError(
+                    f"cannot open storage {redact(url)}: {root_cause(exc)}"
+                ) from None
             time.sleep(0.2 + 0.3 * attempt)
             continue
         except (OperationalError, optuna.exceptions.StorageInternalError) as exc:
-            last_error = exc
-            logger.warning("storage %s not ready (%s); retrying", redact(url), type(exc).__name__)
-            time.sleep(min(0.5 * 2**attempt, 8.0))
+            if is_permanent(exc) or time.monotonic() > deadline:
+                raise StorageError(
+                    f"cannot open storage {redact(url)}: {root_cause(exc)}"
+                ) from None
+            if not warned:
+                logger.warning(
+                    "storage %s not ready (%s); retrying for up to %.0f s",
+                    redact(url), root_cause(exc), outage_s,
+                )  # fmt: skip
+                warned = True
+            time.sleep(min(0.5 * 2 ** min(attempt, 4), 5.0))
             continue
         harden(storage.engine)
         return storage
-    reason = str(getattr(last_error, "orig", last_error)).strip().splitlines()[0]
-    raise StorageError(f"cannot open storage {redact(url)}: {reason}")
 
 
 def _rdb_storage(

@@ -20,13 +20,25 @@ def storage_url(explicit: str | None = None) -> str:
     return normalise(raw)
 
 
+#: query parameters that carry secrets (libpq and psycopg spellings)
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile", "sslkey", "sslcert"})
+
+
 def normalise(raw: str) -> str:
-    """Check the URL and route PostgreSQL through psycopg 3 (``postgresql+psycopg``)."""
+    """Check the URL and route PostgreSQL through psycopg 3 (``postgresql+psycopg``).
+
+    Error messages never quote the URL itself: it may hold a password."""
+    _, sep, rest = raw.partition("://")
+    if sep and rest.split("/", 1)[0].count("@") > 1:
+        raise StorageError(
+            "the storage URL's user or password contains '@': percent-encode it as %40 "
+            "(e.g. postgresql+psycopg://user:p%40ss@host/db)"
+        )
     try:
         url = make_url(raw)
     except ArgumentError:
         raise StorageError(
-            f"storage {raw!r} is not a database URL "
+            "the storage URL (--storage or $OPTIMISE_STORAGE) is not a database URL "
             "(e.g. sqlite:///studies.db or postgresql+psycopg://user@host/db)"
         ) from None
     backend = url.get_backend_name()
@@ -57,5 +69,11 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def redact(url: str) -> str:
-    """The URL with any password masked, safe to print, log and export."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with any password masked (userinfo and secret query parameters such as
+    ``?password=``), safe to print, log and export."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(unparsable storage URL)"
+    query = {k: ("REDACTED" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)

@@ -49,6 +49,7 @@ from studies.owners import is_dead_local, this_worker
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class FinaliseSettings:
     """How many configurations to confirm on how many seed sets, and how claims behave."""

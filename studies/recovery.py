@@ -26,8 +26,14 @@ from studies.owners import WORKER_ATTR, is_dead_local
 logger = logging.getLogger(__name__)
 
 
-def recover_dead_trials(study: optuna.Study, grace_period_s: float, max_retry: int) -> list[int]:
-    """Fail and re-queue dead trials; return the numbers of the trials this call failed."""
+def recover_dead_trials(
+    study: optuna.Study, grace_period_s: float, max_retry: int, *, orphans_now: bool = False
+) -> list[int]:
+    """Fail and re-queue dead trials; return the numbers of the trials this call failed.
+
+    ``orphans_now``: a worker retrying its own ``ask`` after a lost acknowledgement fails
+    trials that have no worker at once (under the budget lock every live taker has written its
+    worker before releasing it, so such a trial is the lost ``ask``'s)."""
     storage = study._storage
     now = datetime.datetime.now()
     failed: list[FrozenTrial] = []
@@ -35,7 +41,7 @@ def recover_dead_trials(study: optuna.Study, grace_period_s: float, max_retry: i
         worker = trial.user_attrs.get(WORKER_ATTR)
         if worker is None:
             started = trial.datetime_start or now
-            dead = (now - started).total_seconds() > grace_period_s
+            dead = orphans_now or (now - started).total_seconds() > grace_period_s
         else:
             dead = is_dead_local(str(worker))
         if dead and _fail(storage, trial._trial_id):

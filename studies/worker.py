@@ -10,6 +10,7 @@ for dead trials, so a killed worker's trial is failed, re-queued and finished by
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -20,9 +21,9 @@ from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy.exc import DBAPIError, OperationalError
 from tqdm import tqdm
 
+from storage.faults import DB_ERRORS, is_db_error, is_permanent, root_cause
 from storage.ledger import Ledger, trial_counts
 from studies.context import StudyContext
 from studies.exceptions import StudyError
@@ -34,7 +35,6 @@ from studies.sampler import sampler_for_trial
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DB_ERRORS = (OperationalError, DBAPIError, optuna.exceptions.StorageInternalError)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def run_study(
     try:
         while deadline is None or time.monotonic() < deadline:
             trial, counts = _resilient(
-                lambda: _take_trial(study, ctx, ledger, n_trials, settings, recovery), settings
+                _Take(study, ctx, ledger, n_trials, settings, recovery), settings
             )
             bar.n = min(_finished(counts), n_trials)
             bar.refresh()
@@ -119,6 +119,19 @@ def _finished(counts: dict[str, int]) -> int:
     return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
 
 
+class _Take:
+    """One take of a trial, retried as a whole by :func:`_resilient`: a retry first fails the
+    trial a lost ``ask`` may have left behind (RUNNING, no worker), so it is not run twice."""
+
+    def __init__(self, *args: Any) -> None:
+        self._args = args
+        self._tries = 0
+
+    def __call__(self) -> tuple[optuna.Trial | None, dict[str, int]]:
+        self._tries += 1
+        return _take_trial(*self._args, retry=self._tries > 1)
+
+
 def _take_trial(
     study: optuna.Study,
     ctx: StudyContext,
@@ -126,11 +139,15 @@ def _take_trial(
     n_trials: int,
     settings: WorkerSettings,
     recovery: _RecoveryClock,
+    *,
+    retry: bool = False,
 ) -> tuple[optuna.Trial | None, dict[str, int]]:
     """Under the budget lock: recover dead trials, then ask only if the budget allows."""
     with ledger.budget_lock(study.study_name):
-        if recovery.due():
-            recover_dead_trials(study, settings.grace_period_s, settings.max_retry)
+        if retry or recovery.due():
+            recover_dead_trials(
+                study, settings.grace_period_s, settings.max_retry, orphans_now=retry
+            )
         counts = _counts(study, ledger)
         finished, running = _finished(counts), counts.get("RUNNING", 0)
         if finished >= n_trials:
@@ -155,13 +172,22 @@ def _run_trial(
     reason = ""
     try:
         with heartbeat:
-            for attempt in range(1, settings.objective_attempts + 1):
+            attempt = 0
+            while attempt < settings.objective_attempts:
+                attempt += 1
                 try:
                     value = objective(trial, ctx)
                     break
                 except optuna.TrialPruned:
                     return _tell(study, trial, TrialState.PRUNED, None, settings)
                 except Exception as exc:  # noqa: BLE001 - recorded on the trial, then retried
+                    if is_db_error(exc) and not is_permanent(exc):
+                        # the database, not the trial, failed: wait for it, then try again
+                        # without using up an attempt (suggested params are kept)
+                        logger.debug("trial %d: %s", trial.number, root_cause(exc))
+                        _resilient(lambda: study._storage.get_trial(trial._trial_id), settings)
+                        attempt -= 1
+                        continue
                     reason = f"{type(exc).__name__}: {exc}"
                     logger.warning(
                         "trial %d attempt %d/%d failed: %s",
@@ -188,8 +214,22 @@ def _tell(
     value: float | None,
     settings: WorkerSettings,
 ) -> TrialState:
+    """``study.tell``, idempotent under retries: when an attempt's acknowledgement was lost,
+    the retry reads the trial back and accepts the state the first attempt committed."""
+    tried = False
+
+    def tell_once() -> TrialState:
+        nonlocal tried
+        if tried:
+            current = study._storage.get_trial(trial._trial_id)
+            if current.state.is_finished():
+                return current.state
+        tried = True
+        study.tell(trial, value, state=state)
+        return state
+
     try:
-        _resilient(lambda: study.tell(trial, value, state=state), settings)
+        told = _resilient(tell_once, settings)
     except optuna.exceptions.UpdateFinishedTrialError:
         logger.warning("trial %d was failed by another worker meanwhile", trial.number)
         return TrialState.FAIL
@@ -198,7 +238,9 @@ def _tell(
             raise
         logger.warning("trial %d was failed by another worker meanwhile", trial.number)
         return TrialState.FAIL
-    return state
+    if told != state:
+        logger.warning("trial %d was finished as %s by another worker", trial.number, told.name)
+    return told
 
 
 def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSettings) -> None:
@@ -211,22 +253,42 @@ def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSetting
 
 
 def _resilient(call: Callable[[], T], settings: WorkerSettings) -> T:
-    """Run a storage call, retrying connection errors for up to ``db_outage_s`` seconds."""
-    deadline = time.monotonic() + settings.db_outage_s
+    """Run a storage call, retrying transient database errors for up to ``db_outage_s``
+    seconds with back-off: one warning naming the cause when the outage starts, one line when
+    it ends. Permanent errors (credentials, a missing database) fail at once. Every call given
+    here must be idempotent (``docs/design-notes.md``, "Retried writes")."""
+    started = time.monotonic()
     delay = 0.25
+    failed = False
     while True:
         try:
-            return call()
+            result = call()
         except DB_ERRORS as exc:
-            if time.monotonic() + delay > deadline:
-                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            if is_permanent(exc):
+                raise StudyError(f"database error: {root_cause(exc)}") from None
+            if time.monotonic() + delay > started + settings.db_outage_s:
                 raise StudyError(
-                    f"lost the database for over {settings.db_outage_s:.0f} s ({reason}); "
-                    "the study is intact: launch again to resume"
+                    f"lost the database for over {settings.db_outage_s:.0f} s "
+                    f"({root_cause(exc)}); the study is intact: launch again to resume"
                 ) from None
-            logger.warning("database error (%s); retrying in %.1f s", type(exc).__name__, delay)
+            if not failed:
+                print(
+                    f"warning: database unavailable ({root_cause(exc)}); retrying for up to "
+                    f"{settings.db_outage_s:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                failed = True
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+            continue
+        if failed:
+            print(
+                f"database back after {time.monotonic() - started:.1f} s; continuing",
+                file=sys.stderr,
+                flush=True,
+            )
+        return result
 
 
 def _free_accelerator_memory() -> None:
@@ -270,8 +332,14 @@ class _Heartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
+        failing = False
         while not self._stop.wait(self._interval):
             try:
                 self._storage.record_heartbeat(self._trial_id)
+                failing = False
             except Exception as exc:  # noqa: BLE001 - a missed beat is retried next interval
-                logger.warning("heartbeat of trial %d failed: %s", self._trial_id, exc)
+                if not failing:
+                    logger.warning(
+                        "heartbeat of trial %d failed: %s", self._trial_id, root_cause(exc)
+                    )
+                failing = True
