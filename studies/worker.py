@@ -120,16 +120,18 @@ def _finished(counts: dict[str, int]) -> int:
 
 
 class _Take:
-    """One take of a trial, retried as a whole by :func:`_resilient`: a retry first fails the
-    trial a lost ``ask`` may have left behind (RUNNING, no worker), so it is not run twice."""
+    """One take of a trial, retried as a whole by :func:`_resilient`. A retry after ``ask``
+    returned resumes with that trial; a retry after an ``ask`` whose acknowledgement was lost
+    first fails the trial it may have left behind (RUNNING, no worker), so none runs twice."""
 
     def __init__(self, *args: Any) -> None:
         self._args = args
         self._tries = 0
+        self.asked: list[optuna.Trial] = []  # the trial ``ask`` returned, if it did
 
     def __call__(self) -> tuple[optuna.Trial | None, dict[str, int]]:
         self._tries += 1
-        return _take_trial(*self._args, retry=self._tries > 1)
+        return _take_trial(*self._args, retry=self._tries > 1, asked=self.asked)
 
 
 def _take_trial(
@@ -141,9 +143,17 @@ def _take_trial(
     recovery: _RecoveryClock,
     *,
     retry: bool = False,
+    asked: list[optuna.Trial] | None = None,
 ) -> tuple[optuna.Trial | None, dict[str, int]]:
     """Under the budget lock: recover dead trials, then ask only if the budget allows."""
+    asked = [] if asked is None else asked
     with ledger.budget_lock(study.study_name):
+        if asked:  # a retry: ask returned, recording its owner failed
+            trial = asked[0]
+            study._storage.record_heartbeat(trial._trial_id)
+            trial.set_user_attr(WORKER_ATTR, this_worker())
+            study.sampler = sampler_for_trial(ctx.seed, trial.number)
+            return trial, _counts(study, ledger)
         if retry or recovery.due():
             recover_dead_trials(
                 study, settings.grace_period_s, settings.max_retry, orphans_now=retry
@@ -157,6 +167,7 @@ def _take_trial(
         with warnings.catch_warnings():  # we run the heartbeat ourselves (see _Heartbeat)
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
+        asked.append(trial)
         study._storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr(WORKER_ATTR, this_worker())
     study.sampler = sampler_for_trial(ctx.seed, trial.number)  # read at suggest time
@@ -165,8 +176,9 @@ def _take_trial(
 
 def _run_trial(
     study: optuna.Study, trial: optuna.Trial, ctx: StudyContext, settings: WorkerSettings
-) -> TrialState:
-    """Run the objective with a heartbeat; retry exceptions, then record FAIL with the reason."""
+) -> TrialState | None:
+    """Run the objective with a heartbeat; retry exceptions, then record FAIL with the reason.
+    ``None``: the trial was finished by another worker meanwhile (not a failure of ours)."""
     heartbeat = _Heartbeat(study, trial._trial_id, settings.heartbeat_interval_s)
     value: float | None = None
     reason = ""
@@ -180,6 +192,13 @@ def _run_trial(
                     break
                 except optuna.TrialPruned:
                     return _tell(study, trial, TrialState.PRUNED, None, settings)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # another worker declared it dead (e.g. silent through an outage) and
+                    # re-queued its parameters: it is no longer ours
+                    logger.warning(
+                        "trial %d was finished by another worker; moving on", trial.number
+                    )
+                    return None
                 except Exception as exc:  # noqa: BLE001 - recorded on the trial, then retried
                     if is_db_error(exc) and not is_permanent(exc):
                         # the database, not the trial, failed: wait for it, then try again
@@ -202,7 +221,10 @@ def _run_trial(
         _interrupt(study, trial, settings)
         raise
     if value is None:
-        _resilient(lambda: trial.set_user_attr("fail_reason", reason[:500]), settings)
+        try:
+            _resilient(lambda: trial.set_user_attr("fail_reason", reason[:500]), settings)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return None
         return _tell(study, trial, TrialState.FAIL, None, settings)
     return _tell(study, trial, TrialState.COMPLETE, value, settings)
 
