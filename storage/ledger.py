@@ -57,6 +57,7 @@ finalisation = Table(
     Column("status", String(16), nullable=False, default="pending"),
     Column("owner", String(256), nullable=True),
     Column("lease_until", Float, nullable=False, default=0.0),
+    Column("finished_at", Float, nullable=True),  # database clock: orders a study's rounds
     Column("result", Text, nullable=True),
 )
 
@@ -182,7 +183,7 @@ class Ledger:
                     .where(self._key(study_key, round_key))
                     .where(finalisation.c.owner == owner)
                     .where(finalisation.c.status == "pending")
-                    .values(status="done", result=result)
+                    .values(status="done", result=result, finished_at=self._now())
                 ).rowcount
                 == 1
             )
@@ -205,6 +206,7 @@ class Ledger:
                 select(finalisation.c.round_key, finalisation.c.trial_number, finalisation.c.result)
                 .where(finalisation.c.study_key == study_key)
                 .where(finalisation.c.status == "done")
+                .order_by(finalisation.c.finished_at, finalisation.c.round_key)
             ).all()
         return [Round(r.round_key, r.trial_number, r.result) for r in rows]
 

@@ -291,7 +291,8 @@ def winner_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:
-    """Set ``test_scores`` from this incarnation's finished rounds (no lost updates)."""
+    """Set ``test_scores`` from this incarnation's finished rounds, in the order the database
+    finished them (no lost updates)."""
     scores = []
     for done in ledger.rounds(key):
         record = json.loads(done.result)
@@ -299,6 +300,7 @@ def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:
         scores.append(
             {
                 "trial_number": record["metadata"]["trial_number"],
+                "round": done.round_key,
                 "price_mae": test["price_mae"],
                 "return_mae": test["return_mae"],
                 "latency_s": test["latency_s"],
@@ -308,7 +310,6 @@ def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:
                 "scored_at": record["metadata"]["created_at"],
             }
         )
-    scores.sort(key=lambda s: (s["scored_at"], s["trial_number"]))
     if study.user_attrs.get("test_scores") != scores:
         study.set_user_attr("test_scores", scores)
 

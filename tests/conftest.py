@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data in ../shared/data, CLI runners, and throw-away PostgreSQL
+"""Shared fixtures: the repository's sample data, CLI runners, and throw-away PostgreSQL
 databases on the server at 127.0.0.1:5432."""
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import tests.fake_backend  # noqa: F401 - registers the test double as model "fa
 from optimise.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE_DATA = REPO / "trainingdata"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    if not (SHARED_DATA / "BTCUSD.csv").exists():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def sample_data() -> Path:
+    """The repository's own daily bars (``trainingdata/``): tests need nothing outside it."""
+    return SAMPLE_DATA
 
 
 @pytest.fixture
@@ -41,9 +40,9 @@ def run_cli(*args: str) -> int:
 
 
 def launch_fake(data: Path, n_trials: int, *extra: str) -> int:
-    """``optimise launch`` of the fake model on ``<data>/BTCUSD.csv`` in the current folder."""
+    """``optimise launch`` of the fake model on ``<data>/AAPL.csv`` in the current folder."""
     return run_cli(
-        "launch", "--model", "fake", "--symbols", "BTCUSD", "--data-dir", data,
+        "launch", "--model", "fake", "--symbols", "AAPL", "--data-dir", data,
         "--n-trials", n_trials, "--no-progress", *extra,
     )  # fmt: skip
 

@@ -25,14 +25,20 @@ def test_returns_are_relative_to_the_last_context_close() -> None:
     assert metrics.skill == pytest.approx(0.5)
 
 
-def test_the_naive_forecast_has_zero_skill(shared_data) -> None:
+def test_the_naive_forecast_has_zero_skill(sample_data) -> None:
+    import pandas as pd
+
     from objectives.bars import load_bars
     from objectives.windows import WindowSpec, split
 
-    bars = load_bars(shared_data, "BTCUSD")
+    bars = load_bars(sample_data, "AAPL")
     windows = split(len(bars), WindowSpec())
     naive = score(bars.close, windows.validation, bars.close[windows.validation - 1])
     assert naive.skill == 0
-    assert naive.price_mae == pytest.approx(202.0, abs=0.05)  # shared/data/README.md
-    assert naive.return_mae == pytest.approx(0.0317, abs=5e-5)
+    closes = pd.read_csv(sample_data / "AAPL.csv")["close"].tolist()  # straight from the file
+    targets = range(len(closes) - 40, len(closes) - 20)  # the 20 bars before the test window
+    expected = sum(abs(closes[i] - closes[i - 1]) for i in targets) / 20
+    assert naive.price_mae == pytest.approx(expected, rel=1e-12)
+    expected_return = sum(abs(closes[i] / closes[i - 1] - 1) for i in targets) / 20
+    assert naive.return_mae == pytest.approx(expected_return, rel=1e-9)
     assert naive.naive_return_mae == naive.return_mae and not naive.beats_naive("return_mae")

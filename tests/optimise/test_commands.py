@@ -30,7 +30,7 @@ def launch(model: str, checkpoint: Path | None, data: Path, n: int = 4, *extra: 
         "--model",
         model,
         "--symbols",
-        "BTCUSD",
+        "AAPL",
         "--data-dir",
         data,
         "--n-trials",
@@ -43,12 +43,12 @@ def launch(model: str, checkpoint: Path | None, data: Path, n: int = 4, *extra: 
     return run_cli(*args)
 
 
-def test_status_lists_each_study_with_its_results(workdir, shared_data, capsys):
-    assert launch("fake", None, shared_data, 3) == 0
+def test_status_lists_each_study_with_its_results(workdir, sample_data, capsys):
+    assert launch("fake", None, sample_data, 3) == 0
     capsys.readouterr()
     assert run_cli("status") == 0
     out = capsys.readouterr().out
-    line = next(x for x in out.splitlines() if x.startswith("fake:BTCUSD:v20-t20-h1"))
+    line = next(x for x in out.splitlines() if x.startswith("fake:AAPL:v20-t20-h1"))
     assert " 3 " in line and "trial" in line and str(workdir / "store") in line
 
 
@@ -58,29 +58,29 @@ def test_status_on_a_missing_database_is_an_error(workdir, capsys):
     assert not (workdir / "studies.db").exists()
 
 
-def test_export_writes_the_store_after_it_was_deleted(workdir, shared_data):
-    assert launch("fake", None, shared_data, 3) == 0
-    record = json.loads((workdir / "store/fake/BTCUSD.json").read_text())
-    (workdir / "store/fake/BTCUSD.json").unlink()
+def test_export_writes_the_store_after_it_was_deleted(workdir, sample_data):
+    assert launch("fake", None, sample_data, 3) == 0
+    record = json.loads((workdir / "store/fake/AAPL.json").read_text())
+    (workdir / "store/fake/AAPL.json").unlink()
     assert (
         run_cli(
             "export",
             "--model",
             "fake",
             "--symbols",
-            "BTCUSD",
+            "AAPL",
             "--data-dir",
-            shared_data,
+            sample_data,
             "--store",
             workdir / "other",
         )
         == 0
     )
-    assert json.loads((workdir / "other/fake/BTCUSD.json").read_text()) == record
+    assert json.loads((workdir / "other/fake/AAPL.json").read_text()) == record
 
 
-def test_export_of_a_study_that_does_not_exist_is_an_error(workdir, shared_data, capsys):
-    assert launch("fake", None, shared_data, 1) == 0
+def test_export_of_a_study_that_does_not_exist_is_an_error(workdir, sample_data, capsys):
+    assert launch("fake", None, sample_data, 1) == 0
     capsys.readouterr()
     assert (
         run_cli(
@@ -88,15 +88,15 @@ def test_export_of_a_study_that_does_not_exist_is_an_error(workdir, shared_data,
             "--model",
             "fake",
             "--symbols",
-            "BTCUSD",
+            "AAPL",
             "--data-dir",
-            shared_data,
+            sample_data,
             "--val-window",
             "30",
         )
         == 2
     )
-    assert "no study fake:BTCUSD:v30-t20-h1" in capsys.readouterr().err
+    assert "no study fake:AAPL:v30-t20-h1" in capsys.readouterr().err
 
 
 def forecast_json(model: str, checkpoint: Path | None, data: Path, capsys, *source: str):
@@ -105,7 +105,7 @@ def forecast_json(model: str, checkpoint: Path | None, data: Path, capsys, *sour
         "--model",
         model,
         "--symbol",
-        "BTCUSD",
+        "AAPL",
         "--data-dir",
         data,
         "--last",
@@ -120,26 +120,26 @@ def forecast_json(model: str, checkpoint: Path | None, data: Path, capsys, *sour
     return json.loads(capsys.readouterr().out)
 
 
-def test_forecast_from_the_store_prints_the_last_bars_and_the_next(workdir, shared_data, capsys):
-    assert launch("fake", None, shared_data, 3) == 0
-    rows = forecast_json("fake", None, shared_data, capsys, "--from-store")
+def test_forecast_from_the_store_prints_the_last_bars_and_the_next(workdir, sample_data, capsys):
+    assert launch("fake", None, sample_data, 3) == 0
+    rows = forecast_json("fake", None, sample_data, capsys, "--from-store")
     assert len(rows) == 4
     assert [set(r) for r in rows] == [{"target_timestamp", "forecast", "actual", "last_close"}] * 4
     assert rows[-1]["actual"] is None and rows[0]["actual"] is not None
-    assert rows[-1]["target_timestamp"] == "2020-04-29T00:00:00Z"
+    assert rows[-1]["target_timestamp"] == "2013-03-04T00:00:00Z"  # Friday's next: Monday
     assert rows[-1]["last_close"] == rows[-2]["actual"]
 
 
-def test_forecast_with_missing_params_names_them(workdir, shared_data, capsys):
+def test_forecast_with_missing_params_names_them(workdir, sample_data, capsys):
     assert (
         run_cli(
             "forecast",
             "--model",
             "fake",
             "--symbol",
-            "BTCUSD",
+            "AAPL",
             "--data-dir",
-            shared_data,
+            sample_data,
             "--param",
             "drift=0.01",
         )
@@ -150,7 +150,7 @@ def test_forecast_with_missing_params_names_them(workdir, shared_data, capsys):
 
 @pytest.mark.parametrize("model", ["fake", "toto", "kronos"])
 def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
-    model, workdir, shared_data, checkpoints, capsys
+    model, workdir, sample_data, checkpoints, capsys
 ):
     """DESIGN §3: change every row >= i; the forecast for i must not move."""
     params = {
@@ -167,10 +167,10 @@ def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
     }[model]
     source = [x for p in params for x in ("--param", p)]
     checkpoint = checkpoints.get(model)
-    frame = pd.read_csv(shared_data / "BTCUSD.csv")
+    frame = pd.read_csv(sample_data / "AAPL.csv")
     original = workdir / "a"
     original.mkdir()
-    frame.to_csv(original / "BTCUSD.csv", index=False)
+    frame.to_csv(original / "AAPL.csv", index=False)
     changed = frame.astype({c: float for c in ("open", "high", "low", "close", "volume")})
     rng = np.random.default_rng(0)
     tail = slice(len(frame) - 3, None)  # target i = N-3 and every row after it
@@ -180,7 +180,7 @@ def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
     changed.loc[rows, "high"] = changed.loc[rows, ["open", "close"]].max(axis=1) * 1.01
     changed.loc[rows, "low"] = changed.loc[rows, ["open", "close"]].min(axis=1) * 0.99
     (workdir / "b").mkdir()
-    changed.to_csv(workdir / "b" / "BTCUSD.csv", index=False)
+    changed.to_csv(workdir / "b" / "AAPL.csv", index=False)
     a = forecast_json(model, checkpoint, original, capsys, *source)
     b = forecast_json(model, checkpoint, workdir / "b", capsys, *source)
     assert a[0]["forecast"] == b[0]["forecast"]  # target N-3 sees rows < N-3 only
@@ -222,8 +222,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_dashboard_serves_the_storage_on_localhost(workdir, shared_data):
-    assert launch("fake", None, shared_data, 2) == 0
+def test_the_dashboard_serves_the_storage_on_localhost(workdir, sample_data):
+    assert launch("fake", None, sample_data, 2) == 0
     port = free_port()
     server = subprocess.Popen(
         cli_command(
@@ -245,7 +245,7 @@ def test_the_dashboard_serves_the_storage_on_localhost(workdir, shared_data):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.3)
-        assert [s["study_name"] for s in studies] == ["fake:BTCUSD:v20-t20-h1"]
+        assert [s["study_name"] for s in studies] == ["fake:AAPL:v20-t20-h1"]
         connections = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
         listening = [line for line in connections.splitlines() if f":{port} " in line]
         assert listening and all("127.0.0.1:" in line for line in listening)

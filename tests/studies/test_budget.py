@@ -15,7 +15,7 @@ from storage.rdb import open_storage
 from tests.conftest import PG_ADMIN, cli_command, cli_env
 from tests.studies.test_crash_recovery import complete_count, launch_args, wait_for
 
-NAME = "fake:BTCUSD:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1"
 
 
 def run_workers(url: str, workdir: Path, data: Path, n_workers: int, n_trials: int) -> None:
@@ -41,28 +41,28 @@ def assert_exact(url: str, n_trials: int, workdir: Path) -> optuna.Study:
     assert states.count(TrialState.COMPLETE) == n_trials
     assert len(states) == n_trials  # nothing failed, nothing started beyond the budget
     assert len(study.user_attrs["test_scores"]) == 1
-    assert (workdir / "store" / "fake" / "BTCUSD.json").exists()
+    assert (workdir / "store" / "fake" / "AAPL.json").exists()
     workers = {t.user_attrs["worker"] for t in study.trials}
     assert len(workers) > 1  # the work really was shared
     return study
 
 
 @pytest.mark.postgres
-def test_four_workers_on_postgres_finish_exactly_the_budget(postgres_url, workdir, shared_data):
-    run_workers(postgres_url, workdir, shared_data, 4, 24)
+def test_four_workers_on_postgres_finish_exactly_the_budget(postgres_url, workdir, sample_data):
+    run_workers(postgres_url, workdir, sample_data, 4, 24)
     assert_exact(postgres_url, 24, workdir)
 
 
-def test_four_workers_on_sqlite_finish_exactly_the_budget(workdir, shared_data):
+def test_four_workers_on_sqlite_finish_exactly_the_budget(workdir, sample_data):
     url = f"sqlite:///{workdir / 'studies.db'}"
-    run_workers(url, workdir, shared_data, 4, 24)
+    run_workers(url, workdir, sample_data, 4, 24)
     assert_exact(url, 24, workdir)
 
 
 @pytest.mark.postgres
-def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workdir, shared_data):
+def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workdir, sample_data):
     database = postgres_url.rsplit("/", 1)[1]
-    args = launch_args(shared_data, postgres_url, workdir, 12)
+    args = launch_args(sample_data, postgres_url, workdir, 12)
     worker = subprocess.Popen(
         cli_command(*args),
         env=cli_env(FAKE_TRIAL_SLEEP="0.2"),
@@ -90,19 +90,19 @@ def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workd
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_each_queued_trial_is_taken_by_exactly_one_worker(backend, request, workdir, shared_data):
+def test_each_queued_trial_is_taken_by_exactly_one_worker(backend, request, workdir, sample_data):
     """SQLite ignores FOR UPDATE: without BEGIN IMMEDIATE several processes took one trial."""
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'studies.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    args = launch_args(shared_data, url, workdir, 1)
+    args = launch_args(sample_data, url, workdir, 1)
     assert subprocess.run(cli_command(*args), env=cli_env(), capture_output=True).returncode == 0
     study = optuna.load_study(study_name=NAME, storage=open_storage(url))
     queued = [{"drift": round(-0.02 + 0.003 * i, 4), "noise": 0.01} for i in range(12)]
     for params in queued:
         study.enqueue_trial(params)
-    args = launch_args(shared_data, url, workdir, 13)
+    args = launch_args(sample_data, url, workdir, 13)
     workers = [
         subprocess.Popen(
             cli_command(*args),

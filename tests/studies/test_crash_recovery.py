@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from storage.rdb import open_storage
 from tests.conftest import cli_command, cli_env, run_cli_process
 
-NAME = "fake:BTCUSD:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1"
 
 
 def launch_args(data: Path, url: str, workdir: Path, n_trials: int) -> list[str]:
@@ -27,7 +27,7 @@ def launch_args(data: Path, url: str, workdir: Path, n_trials: int) -> list[str]
         "--model",
         "fake",
         "--symbols",
-        "BTCUSD",
+        "AAPL",
         "--data-dir",
         str(data),
         "--n-trials",
@@ -79,9 +79,9 @@ def complete_count(url: str) -> int:
         return 0
 
 
-def test_a_launch_killed_mid_study_resumes_to_exactly_n(workdir: Path, shared_data: Path):
+def test_a_launch_killed_mid_study_resumes_to_exactly_n(workdir: Path, sample_data: Path):
     url = f"sqlite:///{workdir / 'studies.db'}"
-    args = launch_args(shared_data, url, workdir, 10)
+    args = launch_args(sample_data, url, workdir, 10)
     worker = subprocess.Popen(
         cli_command(*args),
         env=cli_env(FAKE_TRIAL_SLEEP="0.4"),
@@ -148,13 +148,13 @@ def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int)
 
 @pytest.mark.postgres
 def test_four_workers_on_postgres_survive_a_sigkill(
-    postgres_url: str, workdir: Path, shared_data: Path
+    postgres_url: str, workdir: Path, sample_data: Path
 ):
-    _four_workers_one_killed(postgres_url, workdir, shared_data, 16)
+    _four_workers_one_killed(postgres_url, workdir, sample_data, 16)
 
 
-def test_four_workers_on_sqlite_survive_a_sigkill(workdir: Path, shared_data: Path):
-    _four_workers_one_killed(f"sqlite:///{workdir / 'studies.db'}", workdir, shared_data, 16)
+def test_four_workers_on_sqlite_survive_a_sigkill(workdir: Path, sample_data: Path):
+    _four_workers_one_killed(f"sqlite:///{workdir / 'studies.db'}", workdir, sample_data, 16)
 
 
 def _orphan(url: str, data: Path, workdir: Path, *, worker: str | None, heartbeat: bool) -> int:
@@ -176,12 +176,12 @@ def _orphan(url: str, data: Path, workdir: Path, *, worker: str | None, heartbea
     ids=["killed-before-first-heartbeat", "silent-worker-on-another-host"],
 )
 def test_orphaned_trials_are_failed_after_the_grace_period_and_retried(
-    worker: str | None, heartbeat: bool, workdir: Path, shared_data: Path
+    worker: str | None, heartbeat: bool, workdir: Path, sample_data: Path
 ):
     url = f"sqlite:///{workdir / 'studies.db'}"
-    orphan = _orphan(url, shared_data, workdir, worker=worker, heartbeat=heartbeat)
+    orphan = _orphan(url, sample_data, workdir, worker=worker, heartbeat=heartbeat)
     started = time.monotonic()
-    result = run_cli_process(*launch_args(shared_data, url, workdir, 4))
+    result = run_cli_process(*launch_args(sample_data, url, workdir, 4))
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started >= 2.5  # waited for the grace period, not sooner
     study = load(url)
@@ -191,10 +191,10 @@ def test_orphaned_trials_are_failed_after_the_grace_period_and_retried(
 
 
 def test_an_objective_that_raises_is_retried_then_failed_with_its_reason(
-    workdir: Path, shared_data: Path
+    workdir: Path, sample_data: Path
 ):
     url = f"sqlite:///{workdir / 'studies.db'}"
-    result = run_cli_process(*launch_args(shared_data, url, workdir, 3), FAKE_FAIL="1")
+    result = run_cli_process(*launch_args(sample_data, url, workdir, 3), FAKE_FAIL="1")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: 5 trials")
     study = load(url)
@@ -204,9 +204,9 @@ def test_an_objective_that_raises_is_retried_then_failed_with_its_reason(
     assert result.stderr.count("attempt 3/3 failed") == 5
 
 
-def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, shared_data: Path):
+def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, sample_data: Path):
     url = f"sqlite:///{workdir / 'studies.db'}"
-    args = launch_args(shared_data, url, workdir, 8)
+    args = launch_args(sample_data, url, workdir, 8)
     worker = subprocess.Popen(
         cli_command(*args),
         env=cli_env(FAKE_TRIAL_SLEEP="0.4"),

@@ -21,15 +21,15 @@ from studies.open import open_study
 from studies.worker import WorkerSettings, run_study
 from tests.conftest import launch_fake, run_cli
 
-NAME = "fake:BTCUSD:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1"
 
 
 def study() -> optuna.Study:
     return optuna.load_study(study_name=NAME, storage="sqlite:///studies.db")
 
 
-def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, shared_data: Path):
-    assert launch_fake(shared_data, 6) == 0
+def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, sample_data: Path):
+    assert launch_fake(sample_data, 6) == 0
     scores = study().user_attrs["test_scores"]
     assert len(scores) == 1
     assert scores[0]["trial_number"] == study().user_attrs["winner"]["trial_number"]
@@ -40,40 +40,40 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, shared_
         "naive_price_mae",
         "scored_at",
     }
-    record = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
+    record = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     assert record["metadata"]["trial_number"] == scores[0]["trial_number"]
     assert record["test"]["price_mae"] == scores[0]["price_mae"]
     assert record["windows"] == {"val_window": 20, "test_window": 20, "forecast_horizon": 1}
     assert record["config"]["name"] and set(record["config"]) >= {"drift", "noise"}
-    best = json.loads((workdir / "store" / "best" / "BTCUSD.json").read_text())
+    best = json.loads((workdir / "store" / "best" / "AAPL.json").read_text())
     assert best["metadata"].pop("best_selection")["compared"][0]["model"] == "fake"
     assert best == record
     assert "sqlite:///studies.db" == record["metadata"]["storage"]
 
 
-def test_export_again_without_a_new_best_does_not_rescore(workdir: Path, shared_data: Path):
-    assert launch_fake(shared_data, 4) == 0
-    assert launch_fake(shared_data, 4) == 0
+def test_export_again_without_a_new_best_does_not_rescore(workdir: Path, sample_data: Path):
+    assert launch_fake(sample_data, 4) == 0
+    assert launch_fake(sample_data, 4) == 0
     assert (
-        run_cli("export", "--model", "fake", "--symbols", "BTCUSD", "--data-dir", shared_data) == 0
+        run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
     )
     assert len(study().user_attrs["test_scores"]) == 1
 
 
-def test_a_new_best_after_more_trials_is_scored_once(workdir: Path, shared_data: Path):
-    assert launch_fake(shared_data, 3) == 0
+def test_a_new_best_after_more_trials_is_scored_once(workdir: Path, sample_data: Path):
+    assert launch_fake(sample_data, 3) == 0
     for target in (15, 30, 45):
-        assert launch_fake(shared_data, target) == 0
-        assert launch_fake(shared_data, target) == 0
+        assert launch_fake(sample_data, target) == 0
+        assert launch_fake(sample_data, target) == 0
     scores = study().user_attrs["test_scores"]
     assert len(scores) <= 4  # at most one scoring per launch that changed the candidates
-    assert len({s["scored_at"] + str(s["trial_number"]) for s in scores}) == len(scores)
-    record = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
+    assert len({s["round"] for s in scores}) == len(scores)  # each round scored once
+    record = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     assert scores[-1]["trial_number"] == record["metadata"]["trial_number"]
     assert scores[-1]["price_mae"] == record["test"]["price_mae"]
 
 
-def test_concurrent_finalisers_score_once(workdir: Path, shared_data: Path):
+def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
     url = "sqlite:///studies.db"
     backend = load_backend("fake")
     scored = []
@@ -96,7 +96,7 @@ def test_concurrent_finalisers_score_once(workdir: Path, shared_data: Path):
 
             return Counting()
 
-    bars = load_bars(shared_data, "BTCUSD")
+    bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(CountingBackend(), bars, WindowSpec())
     storage = open_storage(url)
     ledger = Ledger(url)
@@ -127,12 +127,12 @@ def test_concurrent_finalisers_score_once(workdir: Path, shared_data: Path):
     assert len({json.dumps(r.record, sort_keys=True) for r in results}) == 1
 
 
-def test_search_never_reads_the_test_window(workdir: Path, shared_data: Path):
+def test_search_never_reads_the_test_window(workdir: Path, sample_data: Path):
     """Trial metrics do not move when every test-window bar changes (no leaked test data)."""
     backend = load_backend("fake")
-    bars = load_bars(shared_data, "BTCUSD")
+    bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(backend, bars, WindowSpec())
-    changed = load_bars(shared_data, "BTCUSD")
+    changed = load_bars(sample_data, "AAPL")
     prices = changed.prices.copy()
     prices[ctx.windows.test[0] :] *= np.random.default_rng(1).uniform(0.5, 1.5, (20, 1))
     object.__setattr__(changed, "prices", prices)
@@ -147,8 +147,8 @@ def test_search_never_reads_the_test_window(workdir: Path, shared_data: Path):
         ctx.search_evaluator.bars.close[ctx.windows.test[0]]
 
 
-def test_best_trial_ignores_test_scores(workdir: Path, shared_data: Path):
-    assert launch_fake(shared_data, 6) == 0
+def test_best_trial_ignores_test_scores(workdir: Path, sample_data: Path):
+    assert launch_fake(sample_data, 6) == 0
     s = study()
     assert (
         best_trial(s).number
@@ -159,10 +159,10 @@ def test_best_trial_ignores_test_scores(workdir: Path, shared_data: Path):
 
 
 def test_the_record_reports_the_confirmed_mean_not_the_luckiest_draw(
-    workdir: Path, shared_data: Path
+    workdir: Path, sample_data: Path
 ):
-    assert launch_fake(shared_data, 12) == 0
-    record = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
+    assert launch_fake(sample_data, 12) == 0
+    record = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     selection = record["metadata"]["selection"]
     assert len(selection["seeds"]) == 8 and len(selection["candidates"]) == 5
     assert record["validation"]["price_mae"] == selection["confirmed_price_mae"]
@@ -171,7 +171,7 @@ def test_the_record_reports_the_confirmed_mean_not_the_luckiest_draw(
     assert winner["trial_number"] == record["metadata"]["trial_number"]
     # the confirmed mean is a fresh re-scoring: recompute it from the seeds
     backend = load_backend("fake")
-    bars = load_bars(shared_data, "BTCUSD")
+    bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(backend, bars, WindowSpec())
     config = {k: v for k, v in record["config"].items() if k != "name"}
     again = [
@@ -187,48 +187,48 @@ def test_the_record_reports_the_confirmed_mean_not_the_luckiest_draw(
     assert record["metadata"]["latency"]["validation"]["window"] == 20
 
 
-def test_trials_with_equal_parameters_have_equal_values(workdir: Path, shared_data: Path):
-    assert launch_fake(shared_data, 6) == 0
+def test_trials_with_equal_parameters_have_equal_values(workdir: Path, sample_data: Path):
+    assert launch_fake(sample_data, 6) == 0
     s = study()
     first = s.get_trials(states=(optuna.trial.TrialState.COMPLETE,))[0]
     s.enqueue_trial(first.params)
-    assert launch_fake(shared_data, 7) == 0
+    assert launch_fake(sample_data, 7) == 0
     again = study().get_trials(states=(optuna.trial.TrialState.COMPLETE,))[-1]
     assert again.params == first.params and again.value == first.value
     assert again.user_attrs["duplicate_of"] == first.number
 
 
 def test_a_winner_that_loses_to_naive_is_flagged_everywhere(
-    workdir: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+    workdir: Path, sample_data: Path, capsys: pytest.CaptureFixture[str]
 ):
     # the fake's known-good setting (drift 0, noise 0) is the naive forecast itself: it can tie
     # naive at best, and ties do not beat it
-    assert launch_fake(shared_data, 1) == 0
+    assert launch_fake(sample_data, 1) == 0
     err = capsys.readouterr().err
-    record = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
+    record = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     assert record["validation"]["beats_naive"] is False
     assert err.count("does not beat the naive forecast") == 1
     assert run_cli("status") == 0
     assert capsys.readouterr().err.count("does not beat the naive forecast") == 1
     assert (
-        run_cli("export", "--model", "fake", "--symbols", "BTCUSD", "--data-dir", shared_data) == 0
+        run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
     )
     assert capsys.readouterr().err.count("does not beat the naive forecast") == 1
 
 
 def test_a_deleted_and_recreated_study_never_exports_its_predecessors_result(
-    workdir: Path, shared_data: Path
+    workdir: Path, sample_data: Path
 ):
     data = workdir / "data"
     data.mkdir()
-    original = (shared_data / "BTCUSD.csv").read_text().splitlines()
-    (data / "BTCUSD.csv").write_text("\n".join(original) + "\n")
+    original = (sample_data / "AAPL.csv").read_text().splitlines()
+    (data / "AAPL.csv").write_text("\n".join(original) + "\n")
     assert launch_fake(data, 6) == 0
-    old = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
+    old = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     optuna.delete_study(study_name=NAME, storage="sqlite:///studies.db")
-    (data / "BTCUSD.csv").write_text("\n".join(original[:-5]) + "\n")  # changed data
+    (data / "AAPL.csv").write_text("\n".join(original[:-5]) + "\n")  # changed data
     assert launch_fake(data, 6) == 0
-    new = json.loads((workdir / "store" / "fake" / "BTCUSD.json").read_text())
+    new = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     assert new["metadata"]["data_fingerprint"] != old["metadata"]["data_fingerprint"]
     assert new["metadata"]["study_uid"] != old["metadata"]["study_uid"]
     assert len(study().user_attrs["test_scores"]) == 1
@@ -236,7 +236,7 @@ def test_a_deleted_and_recreated_study_never_exports_its_predecessors_result(
 
 
 def test_a_dead_finalisers_claim_is_taken_over_at_once_and_export_repairs_the_study(
-    workdir: Path, shared_data: Path
+    workdir: Path, sample_data: Path
 ):
     import subprocess
     import sys
@@ -246,7 +246,7 @@ def test_a_dead_finalisers_claim_is_taken_over_at_once_and_export_repairs_the_st
     from studies.finalise import FinaliseSettings, _round_key, study_key
 
     backend = load_backend("fake")
-    bars = load_bars(shared_data, "BTCUSD")
+    bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(backend, bars, WindowSpec())
     storage = open_storage("sqlite:///studies.db")
     ledger = Ledger("sqlite:///studies.db")
@@ -268,7 +268,7 @@ def test_a_dead_finalisers_claim_is_taken_over_at_once_and_export_repairs_the_st
     s.set_user_attr("test_scores", [])
     s.set_user_attr("winner", None)
     assert (
-        run_cli("export", "--model", "fake", "--symbols", "BTCUSD", "--data-dir", shared_data) == 0
+        run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
     )
     repaired = study().user_attrs
     assert len(repaired["test_scores"]) == 1 and repaired["winner"]["trial_number"] >= 0

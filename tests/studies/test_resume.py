@@ -13,28 +13,28 @@ from tests.conftest import launch_fake
 
 
 def trials(state: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name="fake:BTCUSD:v20-t20-h1", storage="sqlite:///studies.db")
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
     return study.get_trials(states=(state,))
 
 
-def test_a_rerun_resumes_to_the_total_target(workdir: Path, shared_data: Path) -> None:
-    assert launch_fake(shared_data, 5) == 0
+def test_a_rerun_resumes_to_the_total_target(workdir: Path, sample_data: Path) -> None:
+    assert launch_fake(sample_data, 5) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 5
-    assert launch_fake(shared_data, 5) == 0
+    assert launch_fake(sample_data, 5) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 5
-    assert launch_fake(shared_data, 8) == 0
+    assert launch_fake(sample_data, 8) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 8
 
 
-def test_the_first_trial_is_the_known_good_setting(workdir: Path, shared_data: Path) -> None:
-    assert launch_fake(shared_data, 2) == 0
+def test_the_first_trial_is_the_known_good_setting(workdir: Path, sample_data: Path) -> None:
+    assert launch_fake(sample_data, 2) == 0
     first = min(trials(optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
     assert first.params == {"drift": 0.0, "noise": 0.0}
 
 
-def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, shared_data: Path) -> None:
-    assert launch_fake(shared_data, 3) == 0
-    study = optuna.load_study(study_name="fake:BTCUSD:v20-t20-h1", storage="sqlite:///studies.db")
+def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, sample_data: Path) -> None:
+    assert launch_fake(sample_data, 3) == 0
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
     attrs = study.user_attrs
     assert attrs["windows"] == {
         "val_window": 20,
@@ -51,15 +51,15 @@ def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, shared_data: Pa
 
 
 def test_changed_data_is_refused_not_mixed(
-    workdir: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+    workdir: Path, sample_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = workdir / "data"
     data.mkdir()
-    shutil.copy(shared_data / "BTCUSD.csv", data / "BTCUSD.csv")
+    shutil.copy(sample_data / "AAPL.csv", data / "AAPL.csv")
     assert launch_fake(data, 2) == 0
-    frame = pd.read_csv(data / "BTCUSD.csv")
+    frame = pd.read_csv(data / "AAPL.csv")
     frame.loc[len(frame) - 30, "close"] *= 1.01
-    frame.to_csv(data / "BTCUSD.csv", index=False)
+    frame.to_csv(data / "AAPL.csv", index=False)
     capsys.readouterr()
     assert launch_fake(data, 4) == 2
     err = capsys.readouterr().err
@@ -68,21 +68,21 @@ def test_changed_data_is_refused_not_mixed(
 
 
 def test_changed_min_context_is_refused(
-    workdir: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+    workdir: Path, sample_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert launch_fake(shared_data, 2) == 0
-    assert launch_fake(shared_data, 4, "--min-context", "64") == 2
+    assert launch_fake(sample_data, 2) == 0
+    assert launch_fake(sample_data, 4, "--min-context", "64") == 2
     assert "windows differ" in capsys.readouterr().err
 
 
-def test_same_trial_number_reproduces_its_metrics(workdir: Path, shared_data: Path) -> None:
+def test_same_trial_number_reproduces_its_metrics(workdir: Path, sample_data: Path) -> None:
     from objectives.bars import load_bars
     from objectives.evaluator import evaluate, load_backend
     from objectives.windows import WindowSpec, split
 
-    assert launch_fake(shared_data, 12) == 0
+    assert launch_fake(sample_data, 12) == 0
     best = max(trials(optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
-    bars = load_bars(shared_data, "BTCUSD")
+    bars = load_bars(sample_data, "AAPL")
     windows = split(len(bars), WindowSpec())
     backend = load_backend("fake")
     config = backend.space.config_from_params(best.params)
@@ -92,7 +92,7 @@ def test_same_trial_number_reproduces_its_metrics(workdir: Path, shared_data: Pa
 
 
 def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
-    workdir: Path, shared_data: Path
+    workdir: Path, sample_data: Path
 ) -> None:
     from tests.conftest import run_cli_process
 
@@ -101,9 +101,9 @@ def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
         "--model",
         "fake",
         "--symbols",
-        "BTCUSD",
+        "AAPL",
         "--data-dir",
-        shared_data,
+        sample_data,
         "--n-trials",
         "40",
         "--storage",
@@ -112,9 +112,9 @@ def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
     ]
     slow = run_cli_process(*args, "--timeout", "1", FAKE_TRIAL_SLEEP="0.2")
     assert slow.returncode == 0, slow.stderr
-    assert "not finished (resume with the same command): fake:BTCUSD:v20-t20-h1" in slow.stdout
+    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1" in slow.stdout
     assert 0 < len(trials(optuna.trial.TrialState.COMPLETE)) < 40
     assert not (workdir / "store").exists()
     assert run_cli_process(*args).returncode == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 40
-    assert (workdir / "store" / "fake" / "BTCUSD.json").exists()
+    assert (workdir / "store" / "fake" / "AAPL.json").exists()
