@@ -71,8 +71,7 @@ def _confirm_args(parser: argparse.ArgumentParser) -> None:
         "--confirm-draws",
         type=int,
         default=DEFAULT_DRAWS,
-        help="fresh seed sets per candidate; the winner is the lowest mean (default: "
-        "%(default)s)",
+        help="fresh seed sets per candidate; the winner is the lowest mean (default: %(default)s)",
     )
 
 

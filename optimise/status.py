@@ -54,9 +54,7 @@ def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
         if winner and not winner["validation"]["beats_naive"]:
             from optimise.commands import naive_warning
 
-            warnings.append(
-                naive_warning({"metadata": winner, "validation": winner["validation"]})
-            )
+            warnings.append(naive_warning({"metadata": winner, "validation": winner["validation"]}))
     return rows, warnings
 
 

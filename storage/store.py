@@ -544,6 +544,4 @@ def check_writable(store: Path) -> None:
         os.unlink(temp)
     except OSError as exc:
         where = "is not writable" if folder == store else f"cannot be created in {folder}"
-        raise StorageError(
-            f"store folder {store} {where} ({_reason(exc)}); {STORE_HINT}"
-        ) from None
+        raise StorageError(f"store folder {store} {where} ({_reason(exc)}); {STORE_HINT}") from None

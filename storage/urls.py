@@ -75,5 +75,8 @@ def redact(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         return "(unparsable storage URL)"
-    query = {k: ("REDACTED" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    query = {
+        key: ("REDACTED" if key.lower() in SECRET_QUERY_KEYS else value)
+        for key, value in parsed.query.items()
+    }
     return parsed.set(query=query).render_as_string(hide_password=True)

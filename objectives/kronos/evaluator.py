@@ -101,8 +101,12 @@ class KronosEvaluator:
         found: dict[int, Stage1] = {}
         for i in dict.fromkeys(targets):
             hit = cache.get((self.fingerprint, i, max_context, clip))
-            found[i] = hit if hit is not None else cache.put(
-                (self.fingerprint, i, max_context, clip), self._window(i, max_context, clip)
+            found[i] = (
+                hit
+                if hit is not None
+                else cache.put(
+                    (self.fingerprint, i, max_context, clip), self._window(i, max_context, clip)
+                )
             )
         return found
 

@@ -144,9 +144,11 @@ def sample_window(
     device = window.last_hidden.device
     s1 = draw(filtered_probs(window.s1_logits[None], T, k, p)[0], n, generator)  # (n,)
     s1_values, s1_counts = torch.unique(s1, return_counts=True)  # sorted, (m,) each
-    logits2 = predictor.s2_logits(
-        window.last_hidden, window.dep_kv, s1_values[None].to(device)
-    )[0].float().cpu()  # (m, V2)
+    logits2 = (
+        predictor.s2_logits(window.last_hidden, window.dep_kv, s1_values[None].to(device))[0]
+        .float()
+        .cpu()
+    )  # (m, V2)
     probs2 = filtered_probs(logits2, T, k, p)
     pairs: list[tuple[int, int, int]] = []
     for row, (v1, count) in enumerate(zip(s1_values.tolist(), s1_counts.tolist(), strict=True)):

@@ -99,8 +99,10 @@ class TotoEvaluator:
         rows: dict[int, torch.Tensor] = {}
         for i in dict.fromkeys(targets):
             hit = cache.get(self._key(i, max_context))
-            rows[i] = hit if hit is not None else cache.put(
-                self._key(i, max_context), self._forward(i, max_context)
+            rows[i] = (
+                hit
+                if hit is not None
+                else cache.put(self._key(i, max_context), self._forward(i, max_context))
             )
         return torch.stack([rows[i] for i in targets])
 

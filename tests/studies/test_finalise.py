@@ -54,9 +54,7 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, sample_
 def test_export_again_without_a_new_best_does_not_rescore(workdir: Path, sample_data: Path):
     assert launch_fake(sample_data, 4) == 0
     assert launch_fake(sample_data, 4) == 0
-    assert (
-        run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
-    )
+    assert run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
     assert len(study().user_attrs["test_scores"]) == 1
 
 
@@ -210,9 +208,7 @@ def test_a_winner_that_loses_to_naive_is_flagged_everywhere(
     assert err.count("does not beat the naive forecast") == 1
     assert run_cli("status") == 0
     assert capsys.readouterr().err.count("does not beat the naive forecast") == 1
-    assert (
-        run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
-    )
+    assert run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
     assert capsys.readouterr().err.count("does not beat the naive forecast") == 1
 
 
@@ -267,8 +263,6 @@ def test_a_dead_finalisers_claim_is_taken_over_at_once_and_export_repairs_the_st
     # a finaliser killed after completing its claim but before publishing: export repairs it
     s.set_user_attr("test_scores", [])
     s.set_user_attr("winner", None)
-    assert (
-        run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
-    )
+    assert run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
     repaired = study().user_attrs
     assert len(repaired["test_scores"]) == 1 and repaired["winner"]["trial_number"] >= 0
