@@ -8,6 +8,7 @@ from pathlib import Path
 
 from objectives.exceptions import DataError
 from optimise.setup import contexts
+from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources
 from optimise.tables import print_table
 from storage.exceptions import StorageError
 from storage.ledger import Ledger
@@ -64,6 +65,7 @@ def launch(args: argparse.Namespace) -> int:
     """Run or resume each study to ``--n-trials``, then finalise and export it."""
     _check_launch_flags(args)
     check_writable(Path(args.store))
+    args.data_dir = args.data_dir or DEFAULT_DATA_DIR
     ctxs = contexts(args)
     url = storage_url(args.storage)
     if is_sqlite(url):
@@ -105,8 +107,9 @@ def export(args: argparse.Namespace) -> int:
     check_writable(Path(args.store))
     url = storage_url(args.storage)
     _require_existing(url)
-    ctxs = contexts(args)
     storage = open_storage(url)
+    fill_from(args, study_sources(args, storage) if args.symbols else None, "the study")
+    ctxs = contexts(args)
     ledger = Ledger(url)
     rows = []
     for ctx in ctxs:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -82,7 +84,12 @@ def serve(storage: Any, host: str, port: int, *, readonly: bool, banner: str) ->
             f"cannot serve the dashboard on {host}:{port} ({exc.strerror or exc}); "
             "pass --port with a free port"
         ) from None
+    def stop(_signum: int, _frame: object) -> None:  # shutdown() waits for serve_forever
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
     print(banner + (" (read-only)" if readonly else ""))
     print("Ctrl-C to stop", flush=True)
     with server:
         server.serve_forever()
+    print("dashboard stopped", flush=True)

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from objectives.bars import Bars, load_bars
+from objectives.bars import Bars, check_symbol, load_bars
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
 from objectives.windows import split
 from optimise.setup import window_spec
+from optimise.sources import fill_from, study_sources
 from storage.store import read_record
 
 
@@ -44,19 +45,21 @@ def next_timestamp(timestamps: np.ndarray) -> np.datetime64:
 
 
 def run_forecast(args: argparse.Namespace) -> int:
-    bars = load_bars(Path(args.data_dir), args.symbol)
-    if args.last < 0 or args.last >= len(bars):
-        raise DataError(f"--last must be between 0 and {len(bars) - 1}")
     if args.from_store:
-        record = read_record(Path(args.store), args.model, args.symbol)
+        record = read_record(Path(args.store), args.model, check_symbol(args.symbol))
         if record is None:
             raise DataError(
                 f"no exported {args.model} settings for {args.symbol} in {args.store}; "
                 "run `optimise launch` or `optimise export`, or pass --param"
             )
         config = {k: v for k, v in record["config"].items() if k != "name"}
+        fill_from(args, record["metadata"].get("sources"), "the exported record")
     else:
         config = parse_params(args.param)
+        fill_from(args, _study_sources(args), "the study")
+    bars = load_bars(Path(args.data_dir), args.symbol)
+    if args.last < 0 or args.last >= len(bars):
+        raise DataError(f"--last must be between 0 and {len(bars) - 1}")
     backend = load_backend(
         args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
     )
@@ -86,6 +89,18 @@ def run_forecast(args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _study_sources(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Sources recorded by this symbol's study, when the default database holds one."""
+    from storage.rdb import open_storage
+    from storage.urls import sqlite_path, storage_url
+
+    url = storage_url(getattr(args, "storage", None))
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    return study_sources(args, open_storage(url))
 
 
 def _check_config(space: Any, config: dict[str, Any]) -> None:

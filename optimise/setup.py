@@ -46,4 +46,10 @@ def contexts(args: argparse.Namespace) -> list[StudyContext]:
     backend = load_backend(
         args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
     )
-    return [StudyContext(backend, b, spec, metric=args.metric, seed=args.seed) for b in bars]
+    from optimise.sources import launch_sources
+
+    sources = launch_sources(args)
+    return [
+        StudyContext(backend, b, spec, metric=args.metric, seed=args.seed, sources=sources)
+        for b in bars
+    ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline quick start: install into .venv, make random-weight Toto and Kronos checkpoints, run
-# one study per (model, symbol) on the bundled sample data with SQLite, export the winners.
+# one study per (model, symbol) on the bundled sample data with SQLite (the default database,
+# studies.db, so every command in the README works after it), export the winners.
 # The forecasts of random weights are meaningless; the code paths, storage and costs are real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,16 +12,15 @@ export HF_HUB_OFFLINE=1
 .venv/bin/python -m pip install -q -e ".[dev]"
 
 optimise=.venv/bin/optimise
-storage="sqlite:///quickstart.db"
 $optimise checkpoint init --arch toto --preset tiny --force checkpoints/toto-tiny
 $optimise checkpoint init --arch kronos --preset tiny --force checkpoints/kronos-tiny
 $optimise launch --model toto --checkpoint checkpoints/toto-tiny \
-    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --storage "$storage" --store store
+    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress
 $optimise launch --model kronos --checkpoint checkpoints/kronos-tiny \
-    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --storage "$storage" --store store
-$optimise status --storage "$storage"
+    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress
+$optimise status
 
 echo
 echo "winners exported to $(pwd)/store: toto/, kronos/, and best/<SYMBOL>.json (the better model)"
 echo "best for AAPL: $(python3 -c 'import json;r=json.load(open("store/best/AAPL.json"));print(r["model"], r["config"])')"
-echo "open the dashboard:  .venv/bin/optimise dashboard --storage $storage   then http://127.0.0.1:8080"
+echo "open the dashboard:  .venv/bin/optimise dashboard   then http://127.0.0.1:8080"

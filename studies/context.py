@@ -36,6 +36,8 @@ class StudyContext:
     spec: WindowSpec
     metric: str = "price_mae"
     seed: int = 0
+    #: where the checkpoint, tokenizer and data came from (recorded, not part of the identity)
+    sources: dict[str, str | None] = field(default_factory=dict)
     windows: Windows = field(init=False)
     _search: Evaluator | None = field(default=None, init=False, repr=False)
     _test: Evaluator | None = field(default=None, init=False, repr=False)

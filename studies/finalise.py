@@ -203,6 +203,7 @@ def _score(
             "storage": storage_label,
             "data_fingerprint": ctx.fingerprint,
             "checkpoint": ctx.backend.checkpoint_id,
+            "sources": study.user_attrs.get("sources") or ctx.sources,
             "seed": ctx.seed,
             "min_context": ctx.spec.min_context,
             "selection": _selection(ctx, best, confirmed, settings),

@@ -65,6 +65,7 @@ def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) 
         study.enqueue_trial(params, user_attrs={"source": "known good (trading code)"})
     study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     study.set_user_attr("seed", ctx.seed)
+    study.set_user_attr("sources", ctx.sources)
     for key, value in ctx.identity().items():
         study.set_user_attr(key, value)
     study.set_user_attr("test_scores", [])

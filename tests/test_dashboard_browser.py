@@ -175,7 +175,10 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
                 # The study's note, written by finalisation: test result and export path.
                 study_url = re.sub(r"/trials\?.*$", "", page.url)
                 page.goto(f"{study_url}/note")
-                expect(page.get_by_text(f"Finalised: trial {best.number}")).to_be_visible()
+                study = optuna.load_study(study_name=study_name, storage=storage_url)
+                winner = study.user_attrs["winner"]["trial_number"]  # confirmed, not first pass
+                expect(page.get_by_text(f"Finalised: trial {winner}")).to_be_visible()
+                expect(page.get_by_text("Confirmation (8 fresh seed sets)")).to_be_visible()
                 expect(page.get_by_text("toto/AAPL.json", exact=False).first).to_be_visible()
             finally:
                 browser.close()

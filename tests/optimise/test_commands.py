@@ -262,3 +262,35 @@ def test_checkpoint_init_refuses_to_overwrite_and_unknown_presets(tmp_path, caps
     assert run_cli("checkpoint", "init", "--arch", "toto", "--preset", "huge", tmp_path / "x") == 2
     assert "unknown toto preset" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_export_and_forecast_take_the_checkpoint_and_data_the_study_recorded(
+    workdir, checkpoints, sample_data, capsys
+):
+    data = workdir / "mydata"
+    data.mkdir()
+    (data / "MSFT.csv").write_text((sample_data / "MSFT.csv").read_text())
+    common = ["--model", "toto", "--symbols", "MSFT"]
+    assert (
+        run_cli("launch", *common, "--checkpoint", checkpoints["toto"], "--data-dir", data,
+                "--n-trials", 3, "--no-progress")
+        == 0
+    )  # fmt: skip
+    capsys.readouterr()
+    assert run_cli("export", *common) == 0  # no --checkpoint, no --data-dir: the study's
+    assert "differs from" not in capsys.readouterr().err
+    assert run_cli("forecast", "--model", "toto", "--symbol", "MSFT", "--from-store", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[-1]["actual"] is None and len(rows) == 6
+    other = workdir / "other-toto"
+    assert (
+        run_cli("checkpoint", "init", "--arch", "toto", "--preset", "tiny", "--seed", 1, other) == 0
+    )
+    capsys.readouterr()
+    assert (
+        run_cli("forecast", "--model", "toto", "--symbol", "MSFT", "--from-store",
+                "--checkpoint", other, "--json")
+        == 0
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("warning: --checkpoint") == 1 and "differs from the checkpoint" in err

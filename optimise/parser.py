@@ -1,0 +1,278 @@
+"""The ``optimise`` command line: every command, option, default and example in one place."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from objectives.evaluator import BACKEND_MODULES
+from objectives.metrics import METRIC_NAMES
+from objectives.windows import WindowSpec
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+Find, per trading symbol, the inference settings that make the Kronos and Toto forecasting
+models most accurate, and hand the winners to trading code. One Optuna study per (model,
+symbol, windows) in a SQL database (SQLite by default, PostgreSQL for several workers); TPE
+searches the sampling settings against one-step forecasts of a validation window; the best few
+are confirmed on fresh Monte-Carlo draws, the winner is scored once on a later test window and
+exported to a JSON store (store/<model>/<SYMBOL>.json)."""
+
+EXAMPLES = {
+    "optimise": """\
+examples:
+  optimise launch --model toto --checkpoint checkpoints/toto-tiny --symbols AAPL MSFT --n-trials 100
+  optimise status
+  optimise forecast --model toto --symbol AAPL --from-store --last 5""",
+    "launch": """\
+examples:
+  optimise launch --model toto --symbols AAPL MSFT --n-trials 200
+  optimise launch --model kronos --checkpoint checkpoints/kronos-tiny --all --n-trials 60
+  OPTIMISE_STORAGE=postgresql+psycopg://optimise@db/optimise optimise launch --model toto --all""",
+    "status": """\
+examples:
+  optimise status
+  optimise status --storage sqlite:///other.db""",
+    "export": """\
+examples:
+  optimise export --model toto --symbols AAPL
+  optimise export --model kronos --all --store /srv/trading/params""",
+    "forecast": """\
+examples:
+  optimise forecast --model toto --symbol AAPL --from-store --last 5
+  optimise forecast --model toto --symbol AAPL --window validation --seed 0 \\
+      --param num_samples=1024 --param aggregate=trimmed_mean_0.10
+  optimise forecast --model kronos --symbol AAPL --param temperature=0.15 --param top_k=20 \\
+      --param top_p=1.0 --param sample_count=64 --param max_context=256 --param clip=2 --json""",
+    "dashboard": """\
+examples:
+  optimise dashboard
+  optimise dashboard --read-only --host 0.0.0.0 --port 8081""",
+    "init": """\
+examples:
+  optimise checkpoint init --arch toto --preset tiny checkpoints/toto-tiny
+  optimise checkpoint init --arch kronos --preset base --seed 1 checkpoints/kronos-base""",
+}
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Show each real default; wrap descriptions; keep the examples' lines as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and exit code 2."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's signature
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _windows(parser: argparse.ArgumentParser) -> None:
+    defaults = WindowSpec()
+    group = parser.add_argument_group("windows (part of the study's name)")
+    group.add_argument(
+        "--val-window", type=int, default=defaults.val_window,
+        help="validation targets: the bars just before the test window",
+    )  # fmt: skip
+    group.add_argument(
+        "--test-window", type=int, default=defaults.test_window,
+        help="test targets: the last bars, scored once per winner",
+    )  # fmt: skip
+    group.add_argument(
+        "--min-context", type=int, default=defaults.min_context,
+        help="bars every forecast must have as context",
+    )  # fmt: skip
+    group.add_argument("--horizon", type=int, default=defaults.horizon, help=argparse.SUPPRESS)
+
+
+def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
+    parser.add_argument("--model", required=True, choices=sorted(BACKEND_MODULES), help="model")
+    if symbols == "many":
+        group = parser.add_mutually_exclusive_group(required=True)
+        group.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="tickers to run")
+        group.add_argument("--all", action="store_true", help="every <SYMBOL>.csv in --data-dir")
+    else:
+        parser.add_argument("--symbol", required=True, help="ticker (<data-dir>/<SYMBOL>.csv)")
+    parser.add_argument(
+        "--data-dir",
+        help="folder of <SYMBOL>.csv files (default: the folder the study recorded at launch, "
+        "else trainingdata)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        help="model: a folder with config.json + model.safetensors, or a hub repo id (default: "
+        "the study's, else Datadog/Toto-Open-Base-1.0 or NeoQuasar/Kronos-base)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        help="Kronos tokenizer: folder or hub id (default: the study's, else <checkpoint>/"
+        "tokenizer or NeoQuasar/Kronos-Tokenizer-base)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+
+
+def _storage_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        help="database URL (default: $OPTIMISE_STORAGE, else sqlite:///studies.db); prefer the "
+        "environment variable for URLs with a password",
+    )
+
+
+def _store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default="store", help="folder of the JSON store")
+
+
+def _finalise_args(parser: argparse.ArgumentParser) -> None:
+    from studies.confirm import DEFAULT_CANDIDATES, DEFAULT_DRAWS
+
+    group = parser.add_argument_group("finalisation")
+    group.add_argument(
+        "--metric", default="price_mae", choices=METRIC_NAMES,
+        help="validation metric the study minimises (part of the study's identity)",
+    )  # fmt: skip
+    group.add_argument("--seed", type=int, default=0, help="study seed (kept by a resumed study)")
+    group.add_argument(
+        "--confirm-candidates", type=int, default=DEFAULT_CANDIDATES,
+        help="best distinct configurations re-scored on fresh seeds before export",
+    )  # fmt: skip
+    group.add_argument(
+        "--confirm-draws", type=int, default=DEFAULT_DRAWS,
+        help="fresh seed sets per candidate; the winner is the lowest mean",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="optimise", description=DESCRIPTION, epilog=EXAMPLES["optimise"])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    launch = commands.add_parser(
+        "launch", help="run or resume studies, then confirm, test-score and export",
+        description="Run or resume one study per symbol until it has --n-trials finished "
+        "trials (re-running the same command resumes; several workers may run it together), "
+        "then confirm the best configurations, score the winner once on the test window and "
+        "export it. Everything is checked before a study starts.",
+        epilog=EXAMPLES["launch"],
+    )  # fmt: skip
+    _model_args(launch, symbols="many")
+    _storage_arg(launch)
+    _store_arg(launch)
+    launch.add_argument(
+        "--n-trials", type=int, default=100, help="the study's total of finished trials"
+    )
+    launch.add_argument(
+        "--timeout", type=float, help="stop this run after SECONDS per study (resumable)"
+    )
+    _windows(launch)
+    _finalise_args(launch)
+    workers = launch.add_argument_group("workers")
+    workers.add_argument("--heartbeat", type=int, default=10, help="heartbeat interval, seconds")
+    workers.add_argument(
+        "--grace", type=int, default=60,
+        help="seconds of silence before another host's trial or finaliser counts as dead",
+    )  # fmt: skip
+    workers.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    status = commands.add_parser(
+        "status", help="one line per study",
+        description="One line per study in the database: trials by state, the best first-pass "
+        "and the confirmed validation MAE, the naive MAE, the test MAE with its naive MAE and "
+        "skill, and the export path; a warning per winner that loses to the naive forecast.",
+        epilog=EXAMPLES["status"],
+    )  # fmt: skip
+    _storage_arg(status)
+
+    export = commands.add_parser(
+        "export", help="finalise if needed and (re)write the store",
+        description="Make sure each study's current best configurations are confirmed and the "
+        "winner test-scored (exactly once, whoever asks), then write the store. Takes the "
+        "checkpoint and data folder the study recorded unless given; never creates a study.",
+        epilog=EXAMPLES["export"],
+    )  # fmt: skip
+    _model_args(export, symbols="many")
+    _storage_arg(export)
+    _store_arg(export)
+    _windows(export)
+    _finalise_args(export)
+
+    forecast = commands.add_parser(
+        "forecast", help="one-step forecasts with chosen or exported settings",
+        description="One-step close forecasts for the last K bars and the next, unseen one (or "
+        "for a study's validation or test window), with the exported winner or settings given "
+        "as --param NAME=VALUE. With --window validation and --seed <study seed> it reproduces "
+        "a trial's stored val_forecasts bit for bit.",
+        epilog=EXAMPLES["forecast"],
+    )  # fmt: skip
+    _model_args(forecast, symbols="one")
+    source = forecast.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-store", action="store_true", help="use the exported winner")
+    source.add_argument(
+        "--param", action="append", metavar="NAME=VALUE",
+        help="one setting (repeat), e.g. num_samples=1024, aggregate=trimmed_mean_0.10",
+    )  # fmt: skip
+    _store_arg(forecast)
+    _storage_arg(forecast)
+    forecast.add_argument("--last", type=int, default=5, help="also forecast the last K bars")
+    forecast.add_argument(
+        "--window", choices=["validation", "test"],
+        help="forecast a study's validation or test targets instead of the last K bars",
+    )  # fmt: skip
+    _windows(forecast)
+    forecast.add_argument("--seed", type=int, default=0, help="seed set: the study seed")
+    forecast.add_argument("--json", action="store_true", help="print JSON rows")
+
+    dashboard = commands.add_parser(
+        "dashboard", help="optuna-dashboard on the same database",
+        description="Serve optuna-dashboard on the studies' database. It binds 127.0.0.1 unless "
+        "told otherwise; --read-only refuses its write routes (delete study, tell, notes).",
+        epilog=EXAMPLES["dashboard"],
+    )  # fmt: skip
+    _storage_arg(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind")
+    dashboard.add_argument("--port", type=int, default=8080, help="TCP port")
+    dashboard.add_argument(
+        "--read-only", action="store_true",
+        help="refuse the dashboard's write routes (delete study, tell, notes, artifacts)",
+    )  # fmt: skip
+
+    checkpoint = commands.add_parser(
+        "checkpoint", help="checkpoint tools",
+        description="Checkpoint tools.", epilog=EXAMPLES["init"],
+    )  # fmt: skip
+    checkpoint_commands = checkpoint.add_subparsers(
+        dest="checkpoint_command", required=True, parser_class=Parser
+    )
+    init = checkpoint_commands.add_parser(
+        "init", help="write a randomly initialised checkpoint",
+        description="Write a randomly initialised checkpoint in the published layout "
+        "(config.json + model.safetensors; Kronos: model/ and tokenizer/). Its forecasts are "
+        "meaningless; its code paths and costs are real (tests, quick start, benchmarks).",
+        epilog=EXAMPLES["init"],
+    )  # fmt: skip
+    init.add_argument("--arch", required=True, choices=["kronos", "toto"], help="architecture")
+    init.add_argument(
+        "--preset", default="tiny", choices=["tiny", "base"],
+        help="tiny: seconds on a CPU; base: the published base shapes",
+    )  # fmt: skip
+    init.add_argument("--seed", type=int, default=0, help="weights' random seed")
+    init.add_argument("--force", action="store_true", help="replace an existing OUT")
+    init.add_argument("out", metavar="OUT", help="folder to write")
+    return parser
