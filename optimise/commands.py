@@ -83,7 +83,7 @@ def launch(args: argparse.Namespace) -> int:
     )
     rows = []
     for ctx in ctxs:
-        study = open_study(storage, ctx)
+        study = open_study(storage, ctx, storage_label=redact(url))
         outcome = run_study(study, ctx, ledger, args.n_trials, settings, args.timeout)
         done: Finalised | None = None
         if outcome.reached:
@@ -113,7 +113,7 @@ def export(args: argparse.Namespace) -> int:
     ledger = Ledger(url)
     rows = []
     for ctx in ctxs:
-        study = open_study(storage, ctx, create=False)
+        study = open_study(storage, ctx, create=False, storage_label=redact(url))
         done = finalise(
             study, ctx, ledger, Path(args.store), redact(url), _finalise_settings(args, 60.0)
         )

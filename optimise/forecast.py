@@ -57,6 +57,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     else:
         config = parse_params(args.param)
         fill_from(args, _study_sources(args), "the study")
+    _check_values(args.model, config)  # before the (slow) model load
     bars = load_bars(Path(args.data_dir), args.symbol)
     if args.last < 0 or args.last >= len(bars):
         raise DataError(f"--last must be between 0 and {len(bars) - 1}")
@@ -101,6 +102,17 @@ def _study_sources(args: argparse.Namespace) -> dict[str, Any] | None:
     if path is not None and not path.exists():
         return None
     return study_sources(args, open_storage(url))
+
+
+def _check_values(model: str, config: dict[str, Any]) -> None:
+    """Types and ranges of the settings, by the backend's own ``check_config`` if it has one."""
+    import importlib
+
+    from objectives.evaluator import BACKEND_MODULES
+
+    check = getattr(importlib.import_module(BACKEND_MODULES[model]), "check_config", None)
+    if check is not None:
+        check(config)
 
 
 def _check_config(space: Any, config: dict[str, Any]) -> None:

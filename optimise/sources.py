@@ -55,7 +55,8 @@ def study_sources(args: argparse.Namespace, storage: Any) -> dict[str, Any] | No
     symbol = getattr(args, "symbol", None) or (args.symbols or [None])[0]
     if symbol is None:
         return None
-    name = study_name(args.model, check_symbol(symbol), window_spec(args))
+    metric = getattr(args, "metric", "price_mae")
+    name = study_name(args.model, check_symbol(symbol), window_spec(args), metric)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:

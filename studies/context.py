@@ -17,9 +17,12 @@ EVALUATION = (
 )
 
 
-def study_name(model: str, symbol: str, spec: WindowSpec) -> str:
-    """``{model}:{SYMBOL}:v{V}-t{T}-h{H}``, e.g. ``toto:BTCUSD:v20-t20-h1``."""
-    return f"{model}:{symbol}:{spec.tag}"
+def study_name(model: str, symbol: str, spec: WindowSpec, metric: str = "price_mae") -> str:
+    """``{model}:{SYMBOL}:v{V}-t{T}-h{H}``, e.g. ``toto:BTCUSD:v20-t20-h1``; a study of another
+    metric than price MAE adds it (``toto:BTCUSD:v20-t20-h1:return_mae``), so studies of both
+    metrics live side by side."""
+    name = f"{model}:{symbol}:{spec.tag}"
+    return name if metric == "price_mae" else f"{name}:{metric}"
 
 
 @dataclass
@@ -55,7 +58,7 @@ class StudyContext:
 
     @property
     def name(self) -> str:
-        return study_name(self.model, self.symbol, self.spec)
+        return study_name(self.model, self.symbol, self.spec, self.metric)
 
     @property
     def fingerprint(self) -> str:

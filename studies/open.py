@@ -38,7 +38,13 @@ _REFUSAL_HINT = {
 }
 
 
-def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) -> optuna.Study:
+def open_study(
+    storage: BaseStorage,
+    ctx: StudyContext,
+    *,
+    create: bool = True,
+    storage_label: str = "sqlite:///studies.db",
+) -> optuna.Study:
     """Resume ``ctx.name`` if it exists (after checking its identity) or create it.
 
     Exactly one of several workers starting together creates the study, writes its user attrs
@@ -50,7 +56,7 @@ def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) 
             study = optuna.load_study(study_name=ctx.name, storage=storage)
         except KeyError:
             raise StudyError(f"no study {ctx.name}; run `optimise launch` first") from None
-        _check_identity(study, ctx)
+        _check_identity(study, ctx, storage_label, resuming=False)
         return study
     try:
         study = optuna.create_study(
@@ -58,7 +64,7 @@ def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) 
         )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=ctx.name, storage=storage)
-        _check_identity(study, ctx)
+        _check_identity(study, ctx, storage_label, resuming=True)
         return study
     study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
     for params in ctx.backend.space.known_good():
@@ -73,7 +79,16 @@ def open_study(storage: BaseStorage, ctx: StudyContext, *, create: bool = True) 
     return study
 
 
-def _check_identity(study: optuna.Study, ctx: StudyContext) -> None:
+def delete_hint(name: str, storage_label: str) -> str:
+    """A command that deletes the study, pasteable (a redacted password reads the env var)."""
+    storage = storage_label if "***" not in storage_label else '"$OPTIMISE_STORAGE"'
+    quoted = storage if storage.startswith('"') else f"'{storage}'"
+    return f"optuna delete-study --storage {quoted} --study-name '{name}'"
+
+
+def _check_identity(
+    study: optuna.Study, ctx: StudyContext, storage_label: str, *, resuming: bool
+) -> None:
     deadline = time.monotonic() + IDENTITY_WAIT_S
     expected = ctx.identity()
     while True:
@@ -82,17 +97,18 @@ def _check_identity(study: optuna.Study, ctx: StudyContext) -> None:
             break
         if time.monotonic() > deadline:
             raise StudyError(
-                f"study {ctx.name} exists but was never initialised; "
-                f"delete it (optuna delete-study --study-name '{ctx.name}') and launch again"
+                f"study {ctx.name} exists but was never initialised; delete it "
+                f"({delete_hint(ctx.name, storage_label)}) and launch again"
             )
         time.sleep(0.2)
     for key, value in expected.items():
         stored = attrs.get(key, "(absent)")
         if _canonical(stored) != _canonical(value):
+            what = "refusing to resume" if resuming else "cannot export"
             raise StudyError(
-                f"refusing to resume study {ctx.name}: {_REFUSAL_HINT[key]} "
-                f"(stored {_short(stored)}, now {_short(value)}); use another --storage or "
-                f"delete the study (optuna delete-study --study-name '{ctx.name}')"
+                f"{what} study {ctx.name}: {_REFUSAL_HINT[key]} "
+                f"(stored {_shown(stored)}, now {_shown(value)}); use another --storage or "
+                f"delete the study: {delete_hint(ctx.name, storage_label)}"
             )
     stored_seed = attrs.get("seed", ctx.seed)
     if stored_seed != ctx.seed:
@@ -104,6 +120,14 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _short(value: Any) -> str:
+def _shown(value: Any) -> str:
+    """A value for a one-line message: whole when short or a plain string (paths are never
+    cut), else a digest of its canonical form."""
+    if isinstance(value, str) and len(value) <= 200:
+        return repr(value)
     text = _canonical(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    if len(text) <= 80:
+        return text
+    import hashlib
+
+    return f"<{type(value).__name__} {hashlib.sha256(text.encode()).hexdigest()[:8]}>"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from objectives.kronos.evaluator import KronosBackend, KronosEvaluator
+from objectives.kronos.evaluator import KronosBackend, KronosEvaluator, check_config
 from objectives.kronos.space import KronosSpace
 
-__all__ = ["KronosBackend", "KronosEvaluator", "KronosSpace", "load"]
+__all__ = ["KronosBackend", "KronosEvaluator", "KronosSpace", "check_config", "load"]
 
 
 def load(

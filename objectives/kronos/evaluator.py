@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -42,25 +43,43 @@ UPSTREAM_MAX_CONTEXT = 512  # contexts above 512 are truncated upstream
 
 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The sampling config with types fixed; ``DataError`` names a bad value."""
-    try:
-        out = {
-            "temperature": float(config["temperature"]),
-            "top_k": int(config["top_k"]),
-            "top_p": float(config["top_p"]),
-            "sample_count": int(config["sample_count"]),
-            "max_context": min(int(config["max_context"]), UPSTREAM_MAX_CONTEXT),
-            "clip": float(config["clip"]),
-        }
-    except KeyError as exc:
-        raise DataError(f"Kronos config lacks {exc.args[0]!r}") from None
+    """The sampling config with types fixed and ranges checked; ``DataError`` names a bad value
+    (one line, e.g. ``Kronos top_p must be in (0, 1], got 2.0``)."""
+    missing = [k for k in ("temperature", "top_k", "top_p", "sample_count", "max_context", "clip")
+               if k not in config]  # fmt: skip
+    if missing:
+        raise DataError(f"Kronos config lacks {', '.join(missing)}")
+    out = {
+        "temperature": _number(config, "temperature", float),
+        "top_k": _number(config, "top_k", int),
+        "top_p": _number(config, "top_p", float),
+        "sample_count": _number(config, "sample_count", int),
+        "max_context": min(_number(config, "max_context", int), UPSTREAM_MAX_CONTEXT),
+        "clip": _number(config, "clip", float),
+    }
     for name in ("temperature", "clip"):
         if not out[name] > 0:
             raise DataError(f"Kronos {name} must be positive, got {out[name]}")
     for name in ("sample_count", "max_context"):
         if out[name] < 1:
             raise DataError(f"Kronos {name} must be at least 1, got {out[name]}")
+    if out["top_k"] < 0:
+        raise DataError(f"Kronos top_k must be 0 (off) or more, got {out['top_k']}")
+    if not 0 < out["top_p"] <= 1:
+        raise DataError(f"Kronos top_p must be in (0, 1], got {out['top_p']}")
     return out
+
+
+def _number(config: Mapping[str, Any], name: str, kind: type) -> Any:
+    """``config[name]`` as ``kind`` (an int must be whole), else a one-line ``DataError``."""
+    value = config[name]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"Kronos {name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or (kind is int and number != int(number)):
+        raise DataError(f"Kronos {name} must be a finite {kind.__name__}, got {value!r}")
+    return kind(number)
 
 
 class KronosBackend:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from objectives.toto.aggregation import Aggregate, aggregate, parse
-from objectives.toto.evaluator import TotoBackend, TotoEvaluator
+from objectives.toto.evaluator import TotoBackend, TotoEvaluator, check_config
 from objectives.toto.space import TotoSpace
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "TotoBackend",
     "TotoEvaluator",
     "TotoSpace",
+    "check_config",
     "aggregate",
     "load",
     "parse",

@@ -37,18 +37,20 @@ DEFAULT_MAX_CONTEXT = 4096
 
 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The trial config with types fixed; ``DataError`` names a bad value."""
-    try:
-        out = {
-            "num_samples": int(config["num_samples"]),
-            "aggregate": parse(config["aggregate"]),
-            "max_context": int(config.get("max_context", DEFAULT_MAX_CONTEXT)),
-        }
-    except KeyError as exc:
-        raise DataError(f"Toto config lacks {exc.args[0]!r}") from None
-    for name in ("num_samples", "max_context"):
-        if out[name] < 1:
-            raise DataError(f"Toto {name} must be at least 1, got {out[name]}")
+    """The trial config with types fixed; ``DataError`` names a bad value in one line."""
+    missing = [k for k in ("num_samples", "aggregate") if k not in config]
+    if missing:
+        raise DataError(f"Toto config lacks {', '.join(missing)}")
+    out: dict[str, Any] = {"aggregate": parse(config["aggregate"])}
+    for name, default in (("num_samples", None), ("max_context", DEFAULT_MAX_CONTEXT)):
+        value = config.get(name, default)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise DataError(f"Toto {name} must be a whole number, got {value!r}") from None
+        if not number.is_integer() or number < 1:
+            raise DataError(f"Toto {name} must be a whole number of at least 1, got {value!r}")
+        out[name] = int(number)
     return out
 
 
