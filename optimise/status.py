@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import optuna
 
-from storage.ledger import Ledger, trial_counts
+from storage.ledger import Ledger, interrupted_count, trial_counts
 from storage.rdb import open_storage
 
 HEADER = [
@@ -15,6 +15,7 @@ HEADER = [
     "running",
     "waiting",
     "fail",
+    "interrupted",
     "best val MAE",
     "confirmed val MAE",
     "naive val",
@@ -32,6 +33,7 @@ def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
     rows, warnings = [], []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         counts = trial_counts(ledger.engine, summary._study_id)
+        interrupted = interrupted_count(ledger.engine, summary._study_id)
         attrs = summary.user_attrs
         best = summary.best_trial
         winner = attrs.get("winner")
@@ -41,7 +43,8 @@ def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
                 str(counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)),
                 str(counts.get("RUNNING", 0)),
                 str(counts.get("WAITING", 0)),
-                str(counts.get("FAIL", 0)),
+                str(counts.get("FAIL", 0) - interrupted),
+                str(interrupted),
                 f"{best.value:.6g}" if best is not None else "-",
                 _confirmed(winner),
                 _fmt(best.user_attrs.get("naive_price_mae")) if best is not None else "-",

@@ -245,3 +245,18 @@ def trial_counts(engine: Engine, study_id: int) -> dict[str, int]:
             {"sid": study_id},
         ).all()
     return {str(getattr(state, "name", state)).split(".")[-1]: int(n) for state, n in rows}
+
+
+def interrupted_count(engine: Engine, study_id: int) -> int:
+    """FAIL trials that were interrupted (user attr ``interrupted``), not failures."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT COUNT(*) FROM trials t JOIN trial_user_attributes a "
+                    "ON a.trial_id = t.trial_id WHERE t.study_id = :sid "
+                    "AND a.key = 'interrupted' AND a.value_json = 'true'"
+                ),
+                {"sid": study_id},
+            ).scalar_one()
+        )

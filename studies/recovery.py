@@ -56,9 +56,28 @@ def recover_dead_trials(
     return [trial.number for trial in failed]
 
 
-def requeue(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> None:
-    """Queue ``trial``'s parameters again (after an interruption), counting it as a retry."""
-    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
+#: user attrs a re-queued trial must not inherit (they describe the interrupted run)
+RUN_ATTRS = ("fail_reason", "interrupted", "worker")
+
+
+def requeue_interrupted(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> None:
+    """Queue an interrupted trial's parameters again, as Optuna's retry callback does (system
+    attrs ``failed_trial`` and ``retry_history``), but without its run's failure reason: the
+    retry is a fresh run, not a failed one."""
+    history = list(trial.system_attrs.get("retry_history", []))
+    if len(history) >= max_retry:
+        return
+    original = trial.system_attrs.get("failed_trial", trial.number)
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k not in RUN_ATTRS}
+            | {"retry_of": trial.number},
+            system_attrs={"failed_trial": original, "retry_history": [*history, trial.number]},
+        )
+    )
 
 
 def _fail(storage: optuna.storages.BaseStorage, trial_id: int) -> bool:

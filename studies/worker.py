@@ -29,7 +29,7 @@ from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.objective import objective
 from studies.owners import WORKER_ATTR, this_worker
-from studies.recovery import recover_dead_trials, requeue
+from studies.recovery import recover_dead_trials, requeue_interrupted
 from studies.sampler import sampler_for_trial
 
 logger = logging.getLogger(__name__)
@@ -267,9 +267,10 @@ def _tell(
 
 def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSettings) -> None:
     try:
-        trial.set_user_attr("fail_reason", "interrupted")
+        trial.set_user_attr("interrupted", True)  # status counts these apart from failures
+        trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM); queued again")
         study.tell(trial, state=TrialState.FAIL)
-        requeue(study, study._storage.get_trial(trial._trial_id), settings.max_retry)
+        requeue_interrupted(study, study._storage.get_trial(trial._trial_id), settings.max_retry)
     except Exception as exc:  # noqa: BLE001 - best effort on the way out; recovery covers it
         logger.warning("could not record the interruption of trial %d: %s", trial.number, exc)
 

@@ -222,8 +222,17 @@ def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, sample_data: 
     assert "Traceback" not in err and "resume" in err
     study = load(url)
     assert not study.get_trials(states=(TrialState.RUNNING,))
-    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1  # interrupted, re-queued
+    (queued,) = study.get_trials(states=(TrialState.WAITING,))  # interrupted, re-queued
+    (stopped,) = study.get_trials(states=(TrialState.FAIL,))
+    assert stopped.user_attrs["interrupted"] is True
+    assert "fail_reason" not in queued.user_attrs and queued.params == stopped.params
+    status = run_cli_process("status", "--storage", url)
+    header, _, row = status.stdout.splitlines()[:3]
+    cells = dict(zip(header.split(), row.split(), strict=False))
+    assert cells["fail"] == "0" and cells["interrupted"] == "1"
     assert run_cli_process(*args).returncode == 0
     study = load(url)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 8
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    retried = [t for t in study.trials if t.user_attrs.get("retry_of") == stopped.number]
+    assert len(retried) == 1 and "fail_reason" not in retried[0].user_attrs
