@@ -63,6 +63,11 @@ class Evaluator(Protocol):
         ``targets`` may include ``len(bars)``: the next, unseen bar.
         """
 
+    def forecast_quantiles(
+        self, targets: np.ndarray, config: Mapping[str, Any], seed: int, quantiles: list[float]
+    ) -> np.ndarray:
+        """Quantiles of each target's sampled close, ``(len(targets), len(quantiles))``."""
+
 
 class Backend(Protocol):
     """One loaded model (weights shared by every symbol's evaluator)."""

@@ -174,7 +174,10 @@ def dashboard(args: argparse.Namespace) -> int:
     _require_existing(url)
     storage = open_storage(url)
     banner = f"optuna-dashboard for {redact(url)} on http://{args.host}:{args.port}/dashboard"
-    serve(storage, args.host, args.port, readonly=args.read_only, banner=banner)
+    serve(
+        storage, args.host, args.port, readonly=args.read_only, banner=banner,
+        artifacts=args.artifacts,
+    )  # fmt: skip
     return 0
 
 

@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -63,7 +64,24 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(storage: Any, host: str, port: int, *, readonly: bool, banner: str) -> None:
+def artifact_store(storage: Any, folder: str | None) -> Any:
+    """The artifact store of the winners' pictures: ``folder``, else the one the studies
+    recorded (``<store>/.artifacts``), else none."""
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
+
+    if folder is None:
+        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+            recorded = summary.user_attrs.get("artifact_store")
+            if recorded and Path(recorded).is_dir():
+                folder = recorded
+                break
+    return None if folder is None else FileSystemArtifactStore(str(folder))
+
+
+def serve(
+    storage: Any, host: str, port: int, *, readonly: bool, banner: str, artifacts: str | None
+) -> None:
     """Bind, print ``banner``, serve until interrupted; a bind failure is one user error."""
     from optuna_dashboard import wsgi
 
@@ -74,7 +92,7 @@ def serve(storage: Any, host: str, port: int, *, readonly: bool, banner: str) ->
                "add --read-only"),
             file=sys.stderr,
         )  # fmt: skip
-    app = wsgi(storage)
+    app = wsgi(storage, artifact_store=artifact_store(storage, artifacts))
     try:
         server: WSGIServer = make_server(
             host, port, read_only(app) if readonly else app, handler_class=_QuietHandler
@@ -84,6 +102,7 @@ def serve(storage: Any, host: str, port: int, *, readonly: bool, banner: str) ->
             f"cannot serve the dashboard on {host}:{port} ({exc.strerror or exc}); "
             "pass --port with a free port"
         ) from None
+
     def stop(_signum: int, _frame: object) -> None:  # shutdown() waits for serve_forever
         threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -249,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind")
     dashboard.add_argument("--port", type=int, default=8080, help="TCP port")
     dashboard.add_argument(
+        "--artifacts",
+        help="folder of the winners' pictures (default: the <store>/.artifacts the studies "
+        "recorded)",
+    )
+    dashboard.add_argument(
         "--read-only", action="store_true",
         help="refuse the dashboard's write routes (delete study, tell, notes, artifacts)",
     )  # fmt: skip
@@ -269,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     init.add_argument("--arch", required=True, choices=["kronos", "toto"], help="architecture")
     init.add_argument(
-        "--preset", default="tiny", choices=["tiny", "base"],
-        help="tiny: seconds on a CPU; base: the published base shapes",
+        "--preset", default="tiny",
+        help="tiny (seconds on a CPU) or base (the published base shapes)",
     )  # fmt: skip
     init.add_argument("--seed", type=int, default=0, help="weights' random seed")
     init.add_argument("--force", action="store_true", help="replace an existing OUT")

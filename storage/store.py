@@ -545,3 +545,17 @@ def check_writable(store: Path) -> None:
     except OSError as exc:
         where = "is not writable" if folder == store else f"cannot be created in {folder}"
         raise StorageError(f"store folder {store} {where} ({_reason(exc)}); {STORE_HINT}") from None
+
+
+def picture_path(store: Path, model: str, symbol: str) -> Path:
+    """The PNG of a model's winner, beside its record: ``<store>/<model>/<SYMBOL>.png``."""
+    return Path(store) / model / f"{symbol}.png"
+
+
+def write_picture(store: Path, model: str, symbol: str, png: bytes) -> Path:
+    """Write the winner's picture atomically (unchanged bytes are not rewritten)."""
+    path = picture_path(store, model, symbol)
+    with _symbol_lock(Path(store), symbol):
+        if not (path.exists() and path.read_bytes() == png):
+            _write_bytes_atomic(path, png)
+    return path

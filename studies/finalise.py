@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -32,7 +33,7 @@ from objectives.evaluator import evaluate
 from objectives.latency import live_latency
 from objectives.metrics import score
 from storage.ledger import Ledger
-from storage.store import write_record
+from storage.store import write_picture, write_record
 from studies.confirm import (
     DEFAULT_CANDIDATES,
     DEFAULT_DRAWS,
@@ -46,6 +47,7 @@ from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.open import UID_ATTR
 from studies.owners import is_dead_local, this_worker
+from studies.picture import forecast_data, render
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +158,12 @@ def _score(
     first = next(t for t in chosen if t.number == best.trial_number)
     targets = ctx.windows.validation
     val_metrics = score(ctx.bars.close, targets, ctx.bars.close[targets - 1])  # naive's own
-    test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, config, ctx.seed).metrics
+    scored_test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, config, ctx.seed)
+    test = scored_test.metrics
+    val_forecasts = first.user_attrs.get("val_forecasts") or ctx.search_evaluator.forecast_close(
+        ctx.windows.validation, config, ctx.seed
+    )
+    forecasts = forecast_data(ctx, config, np.asarray(val_forecasts), scored_test.forecast)
     val_latency = live_latency(
         ctx.backend, ctx.bars.head(ctx.windows.validation_end), ctx.windows.validation, config,
         ctx.seed,
@@ -208,6 +215,7 @@ def _score(
             "min_context": ctx.spec.min_context,
             "selection": _selection(ctx, best, confirmed, settings),
             "latency": {"validation": val_latency.as_dict(), "test": test_latency.as_dict()},
+            "forecasts": forecasts,
             "validation_naive_price_mae": validation["naive_price_mae"],
             "validation_skill": validation["skill"],
             "test_naive_price_mae": test.naive_price_mae,
@@ -266,6 +274,8 @@ def _publish(
     summary = winner_summary(record)
     if study.user_attrs.get("winner") != summary:
         study.set_user_attr("winner", summary)
+    picture = write_picture(store, ctx.model, ctx.symbol, render(record))
+    _attach(study, record, picture, Path(store))
     _write_note(study, record, written.path)
     replaced = []
     for what, old in (("store", written.replaced), ("best", written.best_replaced)):
@@ -276,6 +286,40 @@ def _publish(
                 f"(validation {old.get('objective', 'price_mae')} {old.get('validation')})"
             )
     return Finalised(record, written.path, scored_here, replaced)
+
+
+def artifact_folder(store: Path) -> Path:
+    """Where optuna-dashboard artifacts (the winners' pictures) live: ``<store>/.artifacts``."""
+    return Path(store).resolve() / ".artifacts"
+
+
+#: how optuna-dashboard finds a trial's artifacts in the study's system attrs (its documented
+#: layout for artifacts of finished trials, which Optuna's upload_artifact cannot touch)
+TRIAL_ARTIFACT_PREFIX = "dashboard:artifacts:{trial_id}:"
+
+
+def _attach(study: optuna.Study, record: dict[str, Any], picture: Path, store: Path) -> None:
+    """Attach the picture to the winning trial in optuna-dashboard (once per trial)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    storage = study._storage
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        study._study_id, record["metadata"]["trial_number"]
+    )
+    prefix = TRIAL_ARTIFACT_PREFIX.format(trial_id=trial_id)
+    attrs = storage.get_study_system_attrs(study._study_id)
+    if any(k.startswith(prefix) and picture.name in str(v) for k, v in attrs.items()):
+        return
+    folder = artifact_folder(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    artifact_id = str(uuid.uuid4())
+    with open(picture, "rb") as handle:
+        FileSystemArtifactStore(str(folder)).write(artifact_id, handle)
+    meta = {"artifact_id": artifact_id, "filename": picture.name, "mimetype": "image/png",
+            "encoding": None}  # fmt: skip
+    storage.set_study_system_attr(study._study_id, prefix + artifact_id, json.dumps(meta))
+    if study.user_attrs.get("artifact_store") != str(folder):
+        study.set_user_attr("artifact_store", str(folder))
 
 
 def winner_summary(record: dict[str, Any]) -> dict[str, Any]:

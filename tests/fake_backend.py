@@ -57,6 +57,14 @@ class FakeEvaluator:
             out.append(context[-1] * (1 + config["drift"]) + noise)
         return np.asarray(out)
 
+    def forecast_quantiles(self, targets, config, seed, quantiles):
+        from statistics import NormalDist
+
+        centre = np.array([self.bars.close[t - 1] * (1 + config["drift"]) for t in targets])
+        spread = np.array([self.bars.close[t - 1] * config["noise"] for t in targets])
+        z = np.array([NormalDist().inv_cdf(q) for q in quantiles])
+        return centre[:, None] + spread[:, None] * z[None, :]
+
 
 class FakeBackend:
     name: ClassVar[str] = "fake"

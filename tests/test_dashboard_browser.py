@@ -180,6 +180,17 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
                 expect(page.get_by_text(f"Finalised: trial {winner}")).to_be_visible()
                 expect(page.get_by_text("Confirmation (8 fresh seed sets)")).to_be_visible()
                 expect(page.get_by_text("toto/AAPL.json", exact=False).first).to_be_visible()
+
+                # The winner's picture, attached to its trial as an artifact, served as a PNG.
+                page.goto(f"{study_url}/trials?numbers={winner}")
+                expect(page.get_by_text(f"Trial {winner} (trial_id=")).to_be_visible()
+                picture = page.locator("img[src*='/artifacts/']").first
+                expect(picture).to_be_visible()
+                source = picture.get_attribute("src")
+                assert source is not None
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}{source}").read()
+                assert body[:8] == b"\x89PNG\r\n\x1a\n"
+                assert body == (tmp_path / "store" / "toto" / "AAPL.png").read_bytes()
             finally:
                 browser.close()
     finally:

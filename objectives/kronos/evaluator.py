@@ -33,6 +33,7 @@ from objectives.kronos.stages import (
     features,
     normalise,
     sample_window,
+    sample_window_draws,
     stage1_tokens,
     time_features,
 )
@@ -48,7 +49,7 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("temperature", "top_k", "top_p", "sample_count", "max_context", "clip")
                if k not in config]  # fmt: skip
     if missing:
-        raise DataError(f"Kronos config lacks {', '.join(missing)}")
+        raise DataError(f"Kronos config lacks {', '.join(map(repr, missing))}")
     out = {
         "temperature": _number(config, "temperature", float),
         "top_k": _number(config, "top_k", int),
@@ -175,3 +176,22 @@ class KronosEvaluator:
         self, targets: np.ndarray, config: Mapping[str, Any], seed: int
     ) -> np.ndarray:
         return self.forecast_bars(targets, config, seed)[:, 3].astype(np.float64)
+
+    def forecast_quantiles(
+        self, targets: np.ndarray, config: Mapping[str, Any], seed: int, quantiles: list[float]
+    ) -> np.ndarray:
+        """Quantiles ``(len(targets), len(quantiles))`` of the sampled closes (each of the
+        ``sample_count`` draws decoded and un-normalised), from the same draws as the forecast."""
+        cfg = check_config(config)
+        targets_list = [int(i) for i in np.asarray(targets).reshape(-1)]
+        windows = self._windows(targets_list, cfg["max_context"], cfg["clip"])
+        out = []
+        for i in targets_list:
+            window = windows[i]
+            bars, counts = sample_window_draws(
+                self.backend.predictor, self.backend.tokenizer, window, cfg,
+                torch.Generator().manual_seed(window_seed(seed, i)),
+            )  # fmt: skip
+            closes = denormalise(bars, window.mean, window.std)[:, 3].astype(np.float64)
+            out.append(np.quantile(np.repeat(closes, counts.astype(np.int64)), quantiles))
+        return np.asarray(out)

@@ -125,7 +125,6 @@ def stage1_tokens(
     return out
 
 
-@torch.no_grad()
 def sample_window(
     predictor: Kronos,
     tokenizer: KronosTokenizer,
@@ -133,7 +132,21 @@ def sample_window(
     config: Mapping[str, Any],
     generator: torch.Generator,
 ) -> np.ndarray:
-    """Stage 2 for one window: its mean decoded bar (6,), z-scored, as upstream samples it.
+    """Stage 2 for one window: its mean decoded bar (6,), z-scored, as upstream averages it."""
+    bars, counts = sample_window_draws(predictor, tokenizer, window, config, generator)
+    return (counts[:, None] * bars).sum(0) / counts.sum()
+
+
+@torch.no_grad()
+def sample_window_draws(
+    predictor: Kronos,
+    tokenizer: KronosTokenizer,
+    window: Stage1,
+    config: Mapping[str, Any],
+    generator: torch.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 for one window: the distinct decoded bars ``(P, 6)`` float64, z-scored, and how
+    many of the ``sample_count`` draws gave each ``(P,)``.
 
     Draws ``sample_count`` s1 tokens, then for each distinct s1 (ascending) as many s2 tokens as
     that s1 was drawn, all from ``generator``. The s2 logits of the distinct s1 tokens are
@@ -157,5 +170,5 @@ def sample_window(
     first = torch.tensor([[a for a, _, _ in pairs]], device=device)  # (1, P)
     second = torch.tensor([[b for _, b, _ in pairs]], device=device)  # (1, P)
     bars = tokenizer.decode_next(window.prefix, first, second)[0].double().cpu()  # (P, 6)
-    weights = torch.tensor([c for _, _, c in pairs], dtype=torch.float64)  # (P,)
-    return ((weights[:, None] * bars).sum(0) / n).numpy()
+    counts = np.array([c for _, _, c in pairs], dtype=np.float64)  # (P,), sums to n
+    return bars.numpy(), counts

@@ -40,7 +40,7 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The trial config with types fixed; ``DataError`` names a bad value in one line."""
     missing = [k for k in ("num_samples", "aggregate") if k not in config]
     if missing:
-        raise DataError(f"Toto config lacks {', '.join(missing)}")
+        raise DataError(f"Toto config lacks {', '.join(map(repr, missing))}")
     out: dict[str, Any] = {"aggregate": parse(config["aggregate"])}
     for name, default in (("num_samples", None), ("max_context", DEFAULT_MAX_CONTEXT)):
         value = config.get(name, default)
@@ -143,3 +143,12 @@ class TotoEvaluator:
         cfg = check_config(config)
         prices = self.samples(targets, cfg["num_samples"], seed, cfg["max_context"])
         return cfg["aggregate"](prices).cpu().numpy().astype(np.float64)
+
+    def forecast_quantiles(
+        self, targets: np.ndarray, config: Mapping[str, Any], seed: int, quantiles: list[float]
+    ) -> np.ndarray:
+        """Quantiles ``(len(targets), len(quantiles))`` of the price samples the forecast
+        aggregates (the same draws)."""
+        cfg = check_config(config)
+        prices = self.samples(targets, cfg["num_samples"], seed, cfg["max_context"])
+        return np.quantile(prices.cpu().numpy(), quantiles, axis=-1).T

@@ -92,6 +92,9 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
                     scored.append(int(targets[-1]))
                     return inner.forecast_close(targets, config, seed)
 
+                def forecast_quantiles(self, targets, config, seed, quantiles):  # the picture
+                    return inner.forecast_quantiles(targets, config, seed, quantiles)
+
             return Counting()
 
     bars = load_bars(sample_data, "AAPL")
