@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from objectives.exceptions import DataError
 from optimise.setup import contexts
@@ -15,6 +16,8 @@ from storage.ledger import Ledger
 from storage.rdb import open_storage
 from storage.store import check_writable
 from storage.urls import is_sqlite, redact, sqlite_path, storage_url
+from studies.context import StudyContext
+from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
 from studies.open import open_study
 from studies.worker import WorkerSettings, run_study
@@ -102,14 +105,21 @@ def launch(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    """Finalise each study's current best trial if needed and write the store."""
+    """Finalise each study's current best configurations if needed and write the store.
+
+    ``--all`` exports every study of the model in the database (each with the windows, metric,
+    checkpoint and data it recorded); ``--symbols`` the named symbols' studies.
+    """
     _check_finalise_flags(args)
     check_writable(Path(args.store))
     url = storage_url(args.storage)
     _require_existing(url)
     storage = open_storage(url)
-    fill_from(args, study_sources(args, storage) if args.symbols else None, "the study")
-    ctxs = contexts(args)
+    if args.all:
+        ctxs = _contexts_of_every_study(args, storage)
+    else:
+        fill_from(args, study_sources(args, storage), "the study")
+        ctxs = contexts(args)
     ledger = Ledger(url)
     rows = []
     for ctx in ctxs:
@@ -121,6 +131,47 @@ def export(args: argparse.Namespace) -> int:
         rows.append(_summary_row(ctx.name, "-", done))
     print_table(SUMMARY_HEADER, rows)
     return 0
+
+
+def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[StudyContext]:
+    """One context per study of ``args.model`` in the database, as each study recorded it."""
+    import optuna
+
+    from objectives.bars import load_bars
+    from objectives.evaluator import load_backend
+    from objectives.windows import WindowSpec
+
+    prefix = f"{args.model}:"
+    summaries = [
+        s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+        if s.study_name.startswith(prefix) and "study_uid" in s.user_attrs
+    ]  # fmt: skip
+    if not summaries:
+        raise StudyError(f"no {args.model} studies in the database; run `optimise launch` first")
+    backends: dict[tuple, Any] = {}
+    ctxs = []
+    for summary in sorted(summaries, key=lambda s: s.study_name):
+        attrs = summary.user_attrs
+        given = argparse.Namespace(**vars(args))
+        fill_from(given, attrs.get("sources"), f"study {summary.study_name}")
+        key = (given.checkpoint, given.tokenizer)
+        if key not in backends:
+            backends[key] = load_backend(
+                args.model, checkpoint=given.checkpoint, tokenizer=given.tokenizer,
+                device=args.device,
+            )  # fmt: skip
+        bars = load_bars(Path(given.data_dir), attrs["symbol"])
+        ctxs.append(
+            StudyContext(
+                backends[key],
+                bars,
+                WindowSpec(**attrs["windows"]),
+                metric=attrs["metric"],
+                seed=int(attrs.get("seed", 0)),
+                sources=attrs.get("sources") or {},
+            )  # fmt: skip
+        )
+    return ctxs
 
 
 def _report(done: Finalised) -> None:

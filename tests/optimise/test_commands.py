@@ -294,3 +294,27 @@ def test_export_and_forecast_take_the_checkpoint_and_data_the_study_recorded(
     )  # fmt: skip
     err = capsys.readouterr().err
     assert err.count("warning: --checkpoint") == 1 and "differs from the checkpoint" in err
+
+
+def test_export_all_finalises_every_study_of_the_model_including_other_metrics_and_windows(
+    workdir, sample_data, capsys
+):
+    base = ["launch", "--model", "fake", "--data-dir", sample_data, "--n-trials", 3]
+    assert run_cli(*base, "--symbols", "AAPL", "--no-progress") == 0
+    assert run_cli(*base, "--symbols", "AAPL", "--metric", "return_mae", "--no-progress") == 0
+    assert run_cli(*base, "--symbols", "MSFT", "--val-window", 30, "--no-progress") == 0
+    capsys.readouterr()
+    assert run_cli("export", "--model", "fake", "--all", "--store", "exported") == 0
+    out = capsys.readouterr().out
+    for name in (
+        "fake:AAPL:v20-t20-h1 ",
+        "fake:AAPL:v20-t20-h1:return_mae",
+        "fake:MSFT:v30-t20-h1",
+    ):
+        assert name in out
+    assert (workdir / "exported" / "fake" / "MSFT.json").exists()
+    record = json.loads((workdir / "exported" / "fake" / "AAPL.json").read_text())
+    assert record["metadata"]["study_name"] in (
+        "fake:AAPL:v20-t20-h1",
+        "fake:AAPL:v20-t20-h1:return_mae",
+    )
