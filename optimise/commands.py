@@ -86,7 +86,9 @@ def launch(args: argparse.Namespace) -> int:
     )
     rows = []
     for ctx in ctxs:
-        study = open_study(storage, ctx, storage_label=redact(url))
+        study = open_study(
+            storage, ctx, storage_label=redact(url), warm_start=not args.no_warm_start
+        )
         outcome = run_study(study, ctx, ledger, args.n_trials, settings, args.timeout)
         done: Finalised | None = None
         if outcome.reached:

@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of silence before another host's trial or finaliser counts as dead",
     )  # fmt: skip
     workers.add_argument("--no-progress", action="store_true", help="no progress bar")
+    launch.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="do not queue the winners of this model's studies on other symbols first",
+    )
 
     status = commands.add_parser(
         "status", help="one line per study",

@@ -44,6 +44,7 @@ def open_study(
     *,
     create: bool = True,
     storage_label: str = "sqlite:///studies.db",
+    warm_start: bool = True,
 ) -> optuna.Study:
     """Resume ``ctx.name`` if it exists (after checking its identity) or create it.
 
@@ -69,6 +70,11 @@ def open_study(
     study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
     for params in ctx.backend.space.known_good():
         study.enqueue_trial(params, user_attrs={"source": "known good (trading code)"})
+    if warm_start:
+        from studies.warm_start import warm_start_params
+
+        for params, source in warm_start_params(storage, ctx):
+            study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
     study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     study.set_user_attr("seed", ctx.seed)
     study.set_user_attr("sources", ctx.sources)

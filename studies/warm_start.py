@@ -1,0 +1,56 @@
+"""Warm starts: a new study first tries what won on other symbols in the same database.
+
+Besides the trading code's known-good setting, a new study enqueues the confirmed winners of
+up to :data:`MAX_WARM` other studies of the same model, search space and scoring rules in the
+same storage (most recently finalised first, one per distinct setting). Each queued trial says
+where it came from (user attr ``source``), which the dashboard shows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from studies.context import StudyContext
+
+MAX_WARM = 3
+
+
+def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[dict[str, Any], str]]:
+    """(params, source) of other symbols' winners that fit this study's search space."""
+    identity = ctx.identity()
+    found: list[tuple[str, dict[str, Any], str]] = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        attrs = summary.user_attrs
+        winner = attrs.get("winner")
+        if (
+            summary.study_name == ctx.name
+            or attrs.get("model") != ctx.model
+            or attrs.get("symbol") == ctx.symbol
+            or not winner
+            or _canonical(attrs.get("search_space")) != _canonical(identity["search_space"])
+            or attrs.get("evaluation") != identity["evaluation"]
+        ):
+            continue
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        trial = study.trials[winner["trial_number"]]
+        source = f"warm start: winner of {summary.study_name} (trial {trial.number})"
+        scored_at = (attrs.get("test_scores") or [{}])[-1].get("scored_at", "")
+        found.append((scored_at, trial.params, source))
+    out: list[tuple[dict[str, Any], str]] = []
+    seen: set[str] = set()
+    for _, params, source in sorted(found, key=lambda f: f[0], reverse=True):
+        key = _canonical(params)
+        if key not in seen:
+            seen.add(key)
+            out.append((params, source))
+        if len(out) == MAX_WARM:
+            break
+    return out
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
