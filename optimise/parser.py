@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     workers.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.add_argument(
+        "--prune",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="report the running MAE every 5 validation windows and stop trials worse than the "
+        "median (auto: Kronos only)",
+    )
+    launch.add_argument(
         "--no-warm-start",
         action="store_true",
         help="do not queue the winners of this model's studies on other symbols first",

@@ -49,7 +49,28 @@ def contexts(args: argparse.Namespace) -> list[StudyContext]:
     from optimise.sources import launch_sources
 
     sources = launch_sources(args)
+    chunk = prune_chunk(args)
     return [
-        StudyContext(backend, b, spec, metric=args.metric, seed=args.seed, sources=sources)
+        StudyContext(
+            backend,
+            b,
+            spec,
+            metric=args.metric,
+            seed=args.seed,
+            sources=sources,
+            prune_chunk=chunk,
+        )  # fmt: skip
         for b in bars
     ]
+
+
+PRUNE_CHUNK = 5  # validation windows per pruning step
+
+
+def prune_chunk(args: argparse.Namespace) -> int:
+    """``--prune``: ``auto`` prunes Kronos (trials whose cost is the model's cold stage 1), not
+    Toto (a warm Toto trial costs less than the storage writes a report adds)."""
+    mode = getattr(args, "prune", "off")
+    if mode == "on" or (mode == "auto" and args.model == "kronos"):
+        return PRUNE_CHUNK
+    return 0

@@ -12,6 +12,7 @@ from storage.rdb import open_storage
 HEADER = [
     "study",
     "complete",
+    "pruned",
     "running",
     "waiting",
     "fail",
@@ -40,7 +41,8 @@ def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
         rows.append(
             [
                 summary.study_name,
-                str(counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)),
+                str(counts.get("COMPLETE", 0)),
+                str(counts.get("PRUNED", 0)),
                 str(counts.get("RUNNING", 0)),
                 str(counts.get("WAITING", 0)),
                 str(counts.get("FAIL", 0) - interrupted),

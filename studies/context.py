@@ -41,6 +41,8 @@ class StudyContext:
     seed: int = 0
     #: where the checkpoint, tokenizer and data came from (recorded, not part of the identity)
     sources: dict[str, str | None] = field(default_factory=dict)
+    #: validation windows per pruning step (0: no pruning, one call over the whole window)
+    prune_chunk: int = 0
     windows: Windows = field(init=False)
     _search: Evaluator | None = field(default=None, init=False, repr=False)
     _test: Evaluator | None = field(default=None, init=False, repr=False)

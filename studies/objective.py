@@ -11,10 +11,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import Scored, evaluate
+from objectives.metrics import score
 from studies.context import StudyContext
 
 #: the trial attrs that carry a scoring (copied as they are to a duplicate)
@@ -46,9 +48,38 @@ def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
         trial.set_user_attr("trial_cost_s", 0.0)
         assert earlier.value is not None
         return float(earlier.value)
-    scored = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, ctx.seed)
+    if ctx.prune_chunk:
+        scored = _evaluate_in_chunks(trial, ctx, config)
+    else:
+        scored = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, ctx.seed)
     record_scoring(trial, scored)
     return float(getattr(scored.metrics, ctx.metric))
+
+
+def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, config: dict[str, Any]) -> Scored:
+    """Forecast the validation window ``ctx.prune_chunk`` targets at a time, reporting the
+    running metric after each chunk so the study's pruner can stop a poor trial early.
+
+    Each window's forecast depends only on its own seed, so the forecasts and the final value
+    are exactly those of one call over the whole window."""
+    targets = ctx.windows.validation
+    forecasts: list[np.ndarray] = []
+    seconds = 0.0
+    for step, start in enumerate(range(0, len(targets), ctx.prune_chunk)):
+        chunk = targets[start : start + ctx.prune_chunk]
+        part = evaluate(ctx.search_evaluator, ctx.bars, chunk, config, ctx.seed)
+        forecasts.append(part.forecast)
+        seconds += part.seconds
+        done = start + len(chunk)
+        if done < len(targets):
+            running = score(ctx.bars.close, targets[:done], np.concatenate(forecasts))
+            trial.report(float(getattr(running, ctx.metric)), step)
+            if trial.should_prune():
+                trial.set_user_attr("pruned_after_windows", done)
+                trial.set_user_attr("trial_cost_s", round(seconds, 6))
+                raise optuna.TrialPruned(f"pruned after {done} of {len(targets)} windows")
+    forecast = np.concatenate(forecasts)
+    return Scored(score(ctx.bars.close, targets, forecast), forecast, seconds)
 
 
 def record_scoring(trial: optuna.Trial, scored: Scored) -> None:

@@ -14,6 +14,13 @@ import optuna
 N_STARTUP_TRIALS = 10
 
 
+def pruner() -> optuna.pruners.BasePruner:
+    """A median rule across validation-window chunks: after 10 finished trials, a trial whose
+    running MAE after a chunk is worse than the median of earlier trials at that chunk stops.
+    With common random numbers every trial sees the same draws, so the comparison is fair."""
+    return optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=1)
+
+
 def sampler_for_trial(study_seed: int, trial_number: int) -> optuna.samplers.TPESampler:
     seed = int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
     return optuna.samplers.TPESampler(

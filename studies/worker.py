@@ -30,7 +30,7 @@ from studies.exceptions import StudyError
 from studies.objective import objective
 from studies.owners import WORKER_ATTR, this_worker
 from studies.recovery import recover_dead_trials, requeue_interrupted
-from studies.sampler import sampler_for_trial
+from studies.sampler import pruner, sampler_for_trial
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ def run_study(
 ) -> RunOutcome:
     """Run trials of ``study`` until it has ``n_trials`` finished trials (or ``timeout_s``)."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    study.pruner = pruner()  # acts only on trials that report (StudyContext.prune_chunk)
     counts = _resilient(lambda: _counts(study, ledger), settings)
     bar = tqdm(
         total=n_trials,
