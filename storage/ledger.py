@@ -142,62 +142,42 @@ class Ledger:
             return Claim("done", row.result)
         return Claim("busy", owner=row.owner)
 
+    def _update_pending(self, study_key: str, round_key: str, holder: str, **values) -> bool:
+        """A conditional UPDATE of a pending round held by ``holder``; ``True`` if it applied."""
+        with self.engine.begin() as connection:
+            return (
+                connection.execute(
+                    update(finalisation)
+                    .where(self._key(study_key, round_key))
+                    .where(finalisation.c.status == "pending")
+                    .where(finalisation.c.owner == holder)
+                    .values(**values)
+                ).rowcount
+                == 1
+            )
+
     def take_over(
         self, study_key: str, round_key: str, dead_owner: str, owner: str, lease_s: float
     ) -> bool:
         """Take a pending round from ``dead_owner`` (known dead); ``True`` if it is now ours."""
-        with self.engine.begin() as connection:
-            now = self._now()
-            return (
-                connection.execute(
-                    update(finalisation)
-                    .where(self._key(study_key, round_key))
-                    .where(finalisation.c.status == "pending")
-                    .where(finalisation.c.owner == dead_owner)
-                    .values(owner=owner, lease_until=now + lease_s)
-                ).rowcount
-                == 1
-            )
+        lease = self._now() + lease_s
+        return self._update_pending(
+            study_key, round_key, dead_owner, owner=owner, lease_until=lease
+        )
 
     def renew(self, study_key: str, round_key: str, owner: str, lease_s: float) -> bool:
         """Extend our lease; ``False`` if the round is no longer ours."""
-        with self.engine.begin() as connection:
-            now = self._now()
-            return (
-                connection.execute(
-                    update(finalisation)
-                    .where(self._key(study_key, round_key))
-                    .where(finalisation.c.status == "pending")
-                    .where(finalisation.c.owner == owner)
-                    .values(lease_until=now + lease_s)
-                ).rowcount
-                == 1
-            )
+        return self._update_pending(study_key, round_key, owner, lease_until=self._now() + lease_s)
 
     def complete(self, study_key: str, round_key: str, owner: str, result: str) -> bool:
         """Record the result; ``False`` if the lease was lost to another worker meanwhile."""
-        with self.engine.begin() as connection:
-            return (
-                connection.execute(
-                    update(finalisation)
-                    .where(self._key(study_key, round_key))
-                    .where(finalisation.c.owner == owner)
-                    .where(finalisation.c.status == "pending")
-                    .values(status="done", result=result, finished_at=self._now())
-                ).rowcount
-                == 1
-            )
+        return self._update_pending(
+            study_key, round_key, owner, status="done", result=result, finished_at=self._now()
+        )
 
     def release(self, study_key: str, round_key: str, owner: str) -> None:
         """Give up a claim after a failure so another worker may take it at once."""
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(finalisation)
-                .where(self._key(study_key, round_key))
-                .where(finalisation.c.owner == owner)
-                .where(finalisation.c.status == "pending")
-                .values(owner=None, lease_until=0.0)
-            )
+        self._update_pending(study_key, round_key, owner, owner=None, lease_until=0.0)
 
     def rounds(self, study_key: str) -> list[Round]:
         """Finished finalisation rounds of one study (this incarnation only), oldest first."""

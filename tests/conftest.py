@@ -34,6 +34,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight Toto and Kronos checkpoints, made once per test module."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    for arch in ("toto", "kronos"):
+        assert run_cli("checkpoint", "init", "--arch", arch, "--preset", "tiny", root / arch) == 0
+    return {"toto": root / "toto", "kronos": root / "kronos"}
+
+
 def run_cli(*args: str) -> int:
     """Run ``optimise`` in-process (the fake backend is registered)."""
     return main([str(a) for a in args])

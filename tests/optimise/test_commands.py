@@ -16,14 +16,6 @@ import pytest
 from tests.conftest import cli_command, cli_env, run_cli
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("checkpoints")
-    for arch in ("toto", "kronos"):
-        assert run_cli("checkpoint", "init", "--arch", arch, "--preset", "tiny", root / arch) == 0
-    return {"toto": root / "toto", "kronos": root / "kronos"}
-
-
 def launch(model: str, checkpoint: Path | None, data: Path, n: int = 4, *extra: str) -> int:
     args = [
         "launch",

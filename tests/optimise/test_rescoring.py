@@ -15,14 +15,6 @@ from tests.conftest import REPO, cli_command, cli_env, run_cli
 DATA = REPO / "trainingdata"
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("checkpoints")
-    for arch in ("toto", "kronos"):
-        assert run_cli("checkpoint", "init", "--arch", arch, "--preset", "tiny", root / arch) == 0
-    return {"toto": root / "toto", "kronos": root / "kronos"}
-
-
 @pytest.mark.parametrize("model", ["toto", "kronos"])
 def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_single_thread_process(
     model: str, checkpoints: dict[str, Path], workdir: Path
