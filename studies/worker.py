@@ -132,7 +132,14 @@ class _Take:
 
     def __call__(self) -> tuple[optuna.Trial | None, dict[str, int]]:
         self._tries += 1
-        return _take_trial(*self._args, retry=self._tries > 1, asked=self.asked)
+        try:
+            return _take_trial(*self._args, retry=self._tries > 1, asked=self.asked)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # another worker failed the trial we asked for while the database was away (it
+            # looked owner-less) and queued its parameters again: take another one
+            logger.warning("the trial taken during an outage was failed by another worker")
+            self.asked.clear()
+            return _take_trial(*self._args, retry=True, asked=self.asked)
 
 
 def _take_trial(
