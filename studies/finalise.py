@@ -33,7 +33,7 @@ from objectives.evaluator import evaluate
 from objectives.latency import live_latency
 from objectives.metrics import score
 from storage.ledger import Ledger
-from storage.store import write_picture, write_record
+from storage.store import read_record, write_picture, write_record
 from studies.confirm import (
     DEFAULT_CANDIDATES,
     DEFAULT_DRAWS,
@@ -278,14 +278,30 @@ def _publish(
     _attach(study, record, picture, Path(store))
     _write_note(study, record, written.path)
     replaced = []
-    for what, old in (("store", written.replaced), ("best", written.best_replaced)):
-        if old:
+    best = read_record(store, "best", ctx.symbol) if written.best_path else None
+    for what, old, new in (
+        (str(written.path), written.replaced, record),
+        (str(written.best_path), written.best_replaced, best),
+    ):
+        if old and not _same_winner(old, new):
             replaced.append(
-                f"{what}: replaced {old.get('model', ctx.model)} record of study "
+                f"{what}: replaced the {old.get('model', ctx.model)} record of study "
                 f"{old.get('study_name')} trial {old.get('trial_number')} "
                 f"(validation {old.get('objective', 'price_mae')} {old.get('validation')})"
             )
     return Finalised(record, written.path, scored_here, replaced)
+
+
+def _same_winner(old: dict[str, Any], new: dict[str, Any] | None) -> bool:
+    """Whether a replaced record named the same study and trial as its replacement."""
+    if new is None:
+        return False
+    meta = new.get("metadata", {})
+    return (old.get("model"), old.get("study_name"), old.get("trial_number")) == (
+        new.get("model"),
+        meta.get("study_name"),
+        meta.get("trial_number"),
+    )
 
 
 def artifact_folder(store: Path) -> Path:

@@ -305,6 +305,10 @@ def test_export_all_finalises_every_study_of_the_model_including_other_metrics_a
     ):
         assert name in out
     assert (workdir / "exported" / "fake" / "MSFT.json").exists()
+    # both AAPL studies export to one file: the second names the record it replaces, once per
+    # file (the model's record and best/)
+    line = "AAPL.json: replaced the fake record of study fake:AAPL:v20-t20-h1 trial"
+    assert out.count("fake/" + line) == 1 and out.count("best/" + line) == 1
     record = json.loads((workdir / "exported" / "fake" / "AAPL.json").read_text())
     assert record["metadata"]["study_name"] in (
         "fake:AAPL:v20-t20-h1",
