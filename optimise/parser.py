@@ -62,7 +62,8 @@ class _Formatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+        hidden = action.default is None or action.default is False
+        if not hidden and action.default is not argparse.SUPPRESS and "default" not in text:
             text += " (default: %(default)s)"
         return text
 
