@@ -1,4 +1,6 @@
-"""The seam a model backend plugs into (DESIGN §5), the backend registry, and seeds.
+"""The seam a model backend plugs into, the backend registry, and seeds.
+
+The two stages are described in docs/design-notes.md, "Two-stage evaluation".
 
 A backend owns one loaded model. ``backend.evaluator(bars)`` binds it to one symbol's data and
 returns an :class:`Evaluator` whose ``forecast_close`` runs both stages:

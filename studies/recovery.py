@@ -1,6 +1,6 @@
 """Fail trials whose worker died, and queue their parameters again.
 
-Three ways a RUNNING trial is known dead (DESIGN §10):
+Three ways a RUNNING trial is known dead (docs/design-notes.md, "Dead trials"):
 
 * its recorded worker ran on this host and that process is gone: failed at once;
 * it has no worker recorded and started longer than the grace period ago (killed between

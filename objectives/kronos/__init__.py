@@ -1,4 +1,4 @@
-"""The Kronos backend: two-stage evaluator (DESIGN §5) and its honest search space."""
+"""The Kronos backend: two-stage evaluator (docs/design-notes.md) and its honest search space."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Toto backend: two-stage evaluator (DESIGN §5), aggregation specs, search space."""
+"""The Toto backend: two-stage evaluator (docs/design-notes.md), aggregation specs, search space."""
 
 from __future__ import annotations
 

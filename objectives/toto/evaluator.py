@@ -1,4 +1,6 @@
-"""The Toto backend: one loaded model; evaluators bound to a symbol's bars (DESIGN §5).
+"""The Toto backend: one loaded model; evaluators bound to a symbol's bars.
+
+See docs/design-notes.md, "Two-stage evaluation".
 
 The context of target row ``i`` is the closes of rows ``[max(0, i - max_context), i)``, left
 padded to a multiple of the patch size with a padding mask, as upstream's forecaster does.

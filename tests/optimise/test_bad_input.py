@@ -1,4 +1,4 @@
-"""DESIGN §3's bad-input table: one `error:` line, exit code 2, and nothing written."""
+"""The bad-input table (README, "Data"): one `error:` line, exit code 2, and nothing written."""
 
 from __future__ import annotations
 

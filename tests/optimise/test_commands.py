@@ -144,7 +144,7 @@ def test_forecast_with_missing_params_names_them(workdir, sample_data, capsys):
 def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
     model, workdir, sample_data, checkpoints, capsys
 ):
-    """DESIGN §3: change every row >= i; the forecast for i must not move."""
+    """No look-ahead: change every row >= i; the forecast for i must not move."""
     params = {
         "fake": ["drift=0.001", "noise=0.01"],
         "toto": ["num_samples=256", "aggregate=mean"],
