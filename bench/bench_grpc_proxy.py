@@ -31,7 +31,7 @@ from bench_throughput import drop_database, postgres_database, tiny_checkpoint  
 
 def worker(kind: str, url: str, port: int, checkpoint: str, n: int, ready, go, out) -> None:
     from objectives.bars import load_bars
-    from objectives.evaluator import evaluate, load_backend, trial_seed
+    from objectives.evaluator import evaluate, load_backend
     from objectives.windows import WindowSpec, split
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -54,7 +54,7 @@ def worker(kind: str, url: str, port: int, checkpoint: str, n: int, ready, go, o
     while done < n:
         trial = study.ask()
         config = backend.space.suggest(trial)
-        metrics = evaluate(evaluator, bars, windows.validation, config, trial_seed(0, trial.number))
+        metrics = evaluate(evaluator, bars, windows.validation, config, 0).metrics  # study seed
         for key, value in metrics.as_dict().items():
             trial.set_user_attr(key, value)
         study.tell(trial, metrics.price_mae)

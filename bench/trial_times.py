@@ -24,7 +24,7 @@ def main(url: str) -> None:
             study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)), key=lambda t: t.number
         )
         ms = [1000 * (t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
-        model = [1000 * 20 * t.user_attrs["latency_s"] for t in trials[1:]]  # 20 windows
+        model = [1000 * t.user_attrs["trial_cost_s"] for t in trials[1:]]  # the whole window
         print(
             f"| {summary.study_name} | {len(trials)} | {ms[0]:.0f} | {np.median(ms[1:]):.0f} "
             f"| {np.percentile(ms[1:], 90):.0f} | {np.median(model):.1f} |"

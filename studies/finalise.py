@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.open import UID_ATTR
 from studies.owners import is_dead_local, this_worker
+from studies.periodic import Periodic
 from studies.picture import forecast_data, render
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def finalise(
             if ledger.take_over(key, round_key, claim.owner, owner, settings.lease_s):
                 claim = type(claim)("won")
         if claim.state == "won":
-            with _LeaseKeeper(ledger, key, round_key, owner, settings.lease_s):
+            with _lease_keeper(ledger, key, round_key, owner, settings.lease_s):
                 try:
                     record = _score(study, ctx, chosen, settings, storage_label)
                 except BaseException:
@@ -417,29 +417,13 @@ def _iso(stamp: Any) -> str:
     return str(stamp.astype("datetime64[s]")) + "Z"
 
 
-class _LeaseKeeper:
-    """Renews a finalisation lease in the background while its holder works."""
+def _lease_keeper(ledger: Ledger, key: str, round_key: str, owner: str, lease_s: float) -> Periodic:
+    """Renews a finalisation lease every quarter of it while its holder works."""
 
-    def __init__(self, ledger: Ledger, key: str, round_key: str, owner: str, lease_s: float):
-        self._args = (key, round_key, owner, lease_s)
-        self._ledger = ledger
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, daemon=True, name="lease")
+    def renew() -> bool:
+        if ledger.renew(key, round_key, owner, lease_s):
+            return True
+        logger.warning("finalisation lease of %s was lost", key)
+        return False
 
-    def __enter__(self) -> _LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _renew(self) -> None:
-        interval = max(self._args[3] / 4, 0.5)
-        while not self._stop.wait(interval):
-            try:
-                if not self._ledger.renew(*self._args):
-                    logger.warning("finalisation lease of %s was lost", self._args[0])
-                    return
-            except Exception as exc:  # noqa: BLE001 - retried at the next interval
-                logger.warning("could not renew the finalisation lease: %s", exc)
+    return Periodic(f"renewing the finalisation lease of {key}", max(lease_s / 4, 0.5), renew)

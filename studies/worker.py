@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -29,6 +28,7 @@ from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.objective import objective
 from studies.owners import WORKER_ATTR, this_worker
+from studies.periodic import Periodic
 from studies.recovery import recover_dead_trials, requeue_interrupted
 from studies.sampler import pruner, sampler_for_trial
 
@@ -172,7 +172,7 @@ def _take_trial(
             return None, counts
         if counts.get("WAITING", 0) == 0 and finished + running >= n_trials:
             return None, counts
-        with warnings.catch_warnings():  # we run the heartbeat ourselves (see _Heartbeat)
+        with warnings.catch_warnings():  # we run the heartbeat ourselves (see _heartbeat)
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
         asked.append(trial)
@@ -187,7 +187,7 @@ def _run_trial(
 ) -> TrialState | None:
     """Run the objective with a heartbeat; retry exceptions, then record FAIL with the reason.
     ``None``: the trial was finished by another worker meanwhile (not a failure of ours)."""
-    heartbeat = _Heartbeat(study, trial._trial_id, settings.heartbeat_interval_s)
+    heartbeat = _heartbeat(study, trial._trial_id, settings.heartbeat_interval_s)
     value: float | None = None
     reason = ""
     try:
@@ -344,33 +344,9 @@ class _RecoveryClock:
         return True
 
 
-class _Heartbeat:
-    """Records the trial's heartbeat every ``interval`` seconds in a background thread."""
-
-    def __init__(self, study: optuna.Study, trial_id: int, interval: int) -> None:
-        self._storage: Any = study._storage
-        self._trial_id = trial_id
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        failing = False
-        while not self._stop.wait(self._interval):
-            try:
-                self._storage.record_heartbeat(self._trial_id)
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - a missed beat is retried next interval
-                if not failing:
-                    logger.warning(
-                        "heartbeat of trial %d failed: %s", self._trial_id, root_cause(exc)
-                    )
-                failing = True
+def _heartbeat(study: optuna.Study, trial_id: int, interval_s: int) -> Periodic:
+    """Records the trial's heartbeat every ``interval_s`` seconds while it runs."""
+    storage: Any = study._storage
+    return Periodic(
+        f"heartbeat of trial id {trial_id}", interval_s, lambda: storage.record_heartbeat(trial_id)
+    )
