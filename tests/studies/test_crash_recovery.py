@@ -103,6 +103,7 @@ def test_a_launch_killed_mid_study_resumes_to_exactly_n(workdir: Path, sample_da
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     assert study.trials[killed.number].state == TrialState.FAIL
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number]
+    killed = study.trials[killed.number]  # re-read: a snapshot taken mid-commit may lack params
     assert len(retried) == 1 and retried[0].params == killed.params
     after = {t.number: t.value for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert all(after[n] == v for n, v in before.items())  # no complete trial lost
@@ -140,6 +141,7 @@ def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int)
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     assert study.trials[killed.number].state == TrialState.FAIL
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number]
+    killed = study.trials[killed.number]  # re-read: a snapshot taken mid-commit may lack params
     assert len(retried) == 1 and retried[0].params == killed.params
     assert retried[0].state == TrialState.COMPLETE
     scores = study.user_attrs["test_scores"]
