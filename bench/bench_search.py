@@ -49,7 +49,7 @@ def grid_result(model: str, checkpoint: Path, data: Path, symbol: str, grids: di
                        WindowSpec())  # fmt: skip
     targets = ctx.windows.validation
     first = []
-    for config in grid_configs(model, grids):
+    for config in map(ctx.backend.space.from_config, grid_configs(model, grids)):
         scored = evaluate(ctx.search_evaluator, ctx.bars, targets, config, ctx.seed)
         first.append((scored.metrics.price_mae, config))
     first.sort(key=lambda pair: pair[0])
@@ -66,7 +66,7 @@ def grid_result(model: str, checkpoint: Path, data: Path, symbol: str, grids: di
     return {
         "settings": len(first),
         "best_first_pass": first[0][0],
-        "winner": config,
+        "winner": config.to_config(),
         "confirmed_price_mae": mean,
         "confirmed_price_mae_se": se,
         "test_price_mae": test.price_mae,

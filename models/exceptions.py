@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from errors import OptimiseError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(OptimiseError):
     """A checkpoint is missing, malformed, or does not match the architecture."""

@@ -23,50 +23,59 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from objectives.bars import Bars
+from objectives.cache import BoundedCache
+from objectives.exceptions import DataError
 from objectives.metrics import Metrics, score
+from objectives.settings import Params, Settings
 
 if TYPE_CHECKING:
     import optuna
 
 BACKEND_MODULES = {"toto": "objectives.toto", "kronos": "objectives.kronos"}
 
+S = TypeVar("S", bound=Settings)
+S_co = TypeVar("S_co", bound=Settings, covariant=True)
+V = TypeVar("V")
 
-class SearchSpace(Protocol):
-    """What Optuna searches for one model, in the trading code's parameter names."""
 
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        """Ask ``trial`` for values; return the trading-code config (e.g. ``aggregate`` spec)."""
+class SearchSpace(Protocol[S_co]):
+    """What Optuna searches for one model, and the model's settings type."""
 
-    def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Rebuild the trading-code config from a finished trial's ``params``."""
+    def suggest(self, trial: optuna.Trial) -> S_co:
+        """Ask ``trial`` for values; return the settings they mean."""
 
-    def known_good(self) -> list[dict[str, Any]]:
-        """Optuna ``params`` dicts enqueued as the first trials (the trading code's best)."""
+    def from_params(self, params: Mapping[str, object]) -> S_co:
+        """The settings of a finished trial's ``params``."""
 
-    def describe(self) -> dict[str, Any]:
+    def from_config(self, config: Mapping[str, object]) -> S_co:
+        """The settings of a config in the trading code's keys (checked; one-line errors)."""
+
+    def known_good(self) -> list[Params]:
+        """Optuna params enqueued as the first trials (the trading code's best)."""
+
+    def describe(self) -> dict[str, object]:
         """A JSON-able description of the space, stored in the study's user attrs."""
 
 
 class Evaluator(Protocol):
     """A backend bound to one symbol's bars."""
 
-    def forecast_close(
-        self, targets: np.ndarray, config: Mapping[str, Any], seed: int
-    ) -> np.ndarray:
+    def forecast_close(self, targets: np.ndarray, settings: Settings, seed: int) -> np.ndarray:
         """One-step close forecasts, shape ``(len(targets),)``; target ``i`` reads rows ``< i``.
 
         ``targets`` may include ``len(bars)``: the next, unseen bar.
         """
 
     def forecast_quantiles(
-        self, targets: np.ndarray, config: Mapping[str, Any], seed: int, quantiles: list[float]
+        self, targets: np.ndarray, settings: Settings, seed: int, quantiles: list[float]
     ) -> np.ndarray:
         """Quantiles of each target's sampled close, ``(len(targets), len(quantiles))``."""
 
@@ -76,12 +85,46 @@ class Backend(Protocol):
 
     name: ClassVar[str]
     checkpoint_id: str
-    space: SearchSpace
+    space: SearchSpace[Settings]
 
     def evaluator(self, bars: Bars) -> Evaluator: ...
 
     def uncached(self) -> Backend:
         """The same weights with no stage-1 cache: what a live forecaster pays per forecast."""
+
+
+class BoundEvaluator(Generic[S]):
+    """What both backends' evaluators share: the bars, their fingerprint, the target check and
+    the per-window stage-1 cache lookup (each window computed alone on a miss)."""
+
+    def __init__(self, space: SearchSpace[S], stage1_cache: BoundedCache, bars: Bars) -> None:
+        self.space = space
+        self.stage1_cache = stage1_cache
+        self.bars = bars
+        self.fingerprint = bars.fingerprint()
+
+    def settings(self, settings: S | Mapping[str, object]) -> S:
+        """``settings`` as the model's type: a mapping in the trading code's keys (a script's
+        call) is parsed and checked first."""
+        return self.space.from_config(settings) if isinstance(settings, Mapping) else settings
+
+    def targets(self, targets: np.ndarray) -> list[int]:
+        """``targets`` as row numbers, each with at least one bar of context: ``1..len(bars)``
+        (``len(bars)`` is the next, unseen bar)."""
+        rows = [int(i) for i in np.asarray(targets).reshape(-1)]
+        for i in rows:
+            if not 1 <= i <= len(self.bars):
+                raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
+        return rows
+
+    def stage1(self, targets: list[int], key: Hashable, compute: Callable[[int], V]) -> list[V]:
+        """Each target's stage 1 under ``key`` (what besides the window it depends on), from
+        the cache or ``compute(target)``; the list follows ``targets``."""
+        found: dict[int, V] = {}
+        for i in dict.fromkeys(targets):
+            cache_key = (self.fingerprint, i, key)
+            found[i] = self.stage1_cache.get_or_compute(cache_key, lambda i=i: compute(i))
+        return [found[i] for i in targets]
 
 
 def load_backend(
@@ -92,10 +135,18 @@ def load_backend(
     device: str = "cpu",
 ) -> Backend:
     """Load the backend ``name`` (``toto`` or ``kronos``); ``None`` takes the published default."""
+    return _module(name).load(checkpoint=checkpoint, tokenizer=tokenizer, device=device)
+
+
+def load_space(name: str) -> SearchSpace[Settings]:
+    """The search space (and settings type) of model ``name``, without loading the model."""
+    return _module(name).SPACE
+
+
+def _module(name: str) -> ModuleType:
     if name not in BACKEND_MODULES:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(BACKEND_MODULES)}")
-    module = importlib.import_module(BACKEND_MODULES[name])
-    return module.load(checkpoint=checkpoint, tokenizer=tokenizer, device=device)
+        raise DataError(f"unknown model {name!r}; choose from {', '.join(BACKEND_MODULES)}")
+    return importlib.import_module(BACKEND_MODULES[name])
 
 
 def window_seed(seed: int, target: int) -> int:
@@ -122,14 +173,10 @@ class Scored:
 
 
 def evaluate(
-    evaluator: Evaluator,
-    bars: Bars,
-    targets: np.ndarray,
-    config: Mapping[str, Any],
-    seed: int,
+    evaluator: Evaluator, bars: Bars, targets: np.ndarray, settings: Settings, seed: int
 ) -> Scored:
-    """Forecast ``targets`` with ``config`` under seed set ``seed`` and score them."""
+    """Forecast ``targets`` with ``settings`` under seed set ``seed`` and score them."""
     started = time.perf_counter()
-    forecast = np.asarray(evaluator.forecast_close(targets, config, seed), dtype=np.float64)
+    forecast = np.asarray(evaluator.forecast_close(targets, settings, seed), dtype=np.float64)
     elapsed = time.perf_counter() - started
     return Scored(score(bars.close, targets, forecast), forecast, elapsed)

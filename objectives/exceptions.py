@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from errors import OptimiseError
 
-class DataError(ValueError):
+
+class DataError(OptimiseError):
     """Input data or arguments that cannot be used; the message says what to fix."""

@@ -11,15 +11,14 @@ and the mean is scaled to the window's length; :class:`Latency` says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from objectives.bars import Bars
 from objectives.evaluator import Backend
+from objectives.settings import Settings
 
 DEFAULT_TIMED = 3
 
@@ -35,7 +34,7 @@ class Latency:
     threads: int
     method: str = "mean wall time of live forecasts on an empty cache, scaled to the window"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
 
@@ -43,7 +42,7 @@ def live_latency(
     backend: Backend,
     bars: Bars,
     targets: np.ndarray,
-    config: Mapping[str, Any],
+    settings: Settings,
     seed: int,
     timed: int = DEFAULT_TIMED,
 ) -> Latency:
@@ -52,12 +51,12 @@ def live_latency(
     chosen = targets[
         np.unique(np.linspace(0, len(targets) - 1, min(timed, len(targets))).round().astype(int))
     ]
-    backend.uncached().evaluator(bars).forecast_close(targets[-1:], config, seed)  # warm-up
+    backend.uncached().evaluator(bars).forecast_close(targets[-1:], settings, seed)  # warm-up
     seconds = []
     for target in chosen:
         live = backend.uncached().evaluator(bars)  # nothing cached: every forward pass runs
         started = time.perf_counter()
-        live.forecast_close(np.array([target]), config, seed)
+        live.forecast_close(np.array([target]), settings, seed)
         seconds.append(time.perf_counter() - started)
     per_forecast = float(np.mean(seconds))
     return Latency(

@@ -14,13 +14,9 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from models.exceptions import CheckpointError
-from objectives.exceptions import DataError
+from errors import OptimiseError
 from optimise.parser import EXIT_USAGE, build_parser
-from storage.exceptions import StorageError
-from studies.exceptions import StudyError
 
-USER_ERRORS = (DataError, StudyError, StorageError, CheckpointError)
 EXIT_INTERRUPTED = 130
 
 
@@ -49,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return _handler(args)(args)
-    except USER_ERRORS as exc:
+    except OptimiseError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

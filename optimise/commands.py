@@ -7,15 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL
+
 from objectives.exceptions import DataError
 from optimise.setup import contexts
 from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources
 from optimise.tables import print_table
+from storage.database import Database
 from storage.exceptions import StorageError
-from storage.ledger import Ledger
-from storage.rdb import open_storage
+from storage.record import Scores
 from storage.store import check_writable
-from storage.urls import is_sqlite, redact, sqlite_path, storage_url
+from storage.urls import is_sqlite, resolve, sqlite_path
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
@@ -70,15 +72,14 @@ def launch(args: argparse.Namespace) -> int:
     check_writable(Path(args.store))
     args.data_dir = args.data_dir or DEFAULT_DATA_DIR
     ctxs = contexts(args)
-    url = storage_url(args.storage)
+    url = resolve(args.storage)
     if is_sqlite(url):
         print(
             "note: SQLite suits workers on this machine only; for several hosts use "
             "--storage postgresql+psycopg://USER@HOST/DB",
             file=sys.stderr,
         )
-    storage = open_storage(url, heartbeat_interval=args.heartbeat, grace_period=args.grace)
-    ledger = Ledger(url)
+    db = Database.open(url, heartbeat_interval=args.heartbeat, grace_period=args.grace)
     settings = WorkerSettings(
         heartbeat_interval_s=args.heartbeat,
         grace_period_s=args.grace,
@@ -87,13 +88,13 @@ def launch(args: argparse.Namespace) -> int:
     rows = []
     for ctx in ctxs:
         study = open_study(
-            storage, ctx, storage_label=redact(url), warm_start=not args.no_warm_start
+            db.optuna, ctx, storage_label=db.label, warm_start=not args.no_warm_start
         )
-        outcome = run_study(study, ctx, ledger, args.n_trials, settings, args.timeout)
+        outcome = run_study(study, ctx, db.ledger, args.n_trials, settings, args.timeout)
         done: Finalised | None = None
         if outcome.reached:
             done = finalise(
-                study, ctx, ledger, Path(args.store), redact(url),
+                study, ctx, db.ledger, Path(args.store), db.label,
                 _finalise_settings(args, float(args.grace)),
             )  # fmt: skip
             _report(done)
@@ -102,7 +103,7 @@ def launch(args: argparse.Namespace) -> int:
     unfinished = [r[0] for r in rows if r[-1] == "-"]
     if unfinished:
         print(f"not finished (resume with the same command): {', '.join(unfinished)}")
-    print(f"dashboard: optimise dashboard --storage '{redact(url)}'  (http://127.0.0.1:8080)")
+    print(f"dashboard: optimise dashboard --storage '{db.label}'  (http://127.0.0.1:8080)")
     return 0
 
 
@@ -114,20 +115,19 @@ def export(args: argparse.Namespace) -> int:
     """
     _check_finalise_flags(args)
     check_writable(Path(args.store))
-    url = storage_url(args.storage)
+    url = resolve(args.storage)
     _require_existing(url)
-    storage = open_storage(url)
+    db = Database.open(url)
     if args.all:
-        ctxs = _contexts_of_every_study(args, storage)
+        ctxs = _contexts_of_every_study(args, db.optuna)
     else:
-        fill_from(args, study_sources(args, storage), "the study")
+        fill_from(args, study_sources(args, db.optuna), "the study")
         ctxs = contexts(args)
-    ledger = Ledger(url)
     rows = []
     for ctx in ctxs:
-        study = open_study(storage, ctx, create=False, storage_label=redact(url))
+        study = open_study(db.optuna, ctx, create=False, storage_label=db.label)
         done = finalise(
-            study, ctx, ledger, Path(args.store), redact(url), _finalise_settings(args, 60.0)
+            study, ctx, db.ledger, Path(args.store), db.label, _finalise_settings(args, 60.0)
         )
         _report(done)
         rows.append(_summary_row(ctx.name, "-", done))
@@ -180,30 +180,32 @@ def _report(done: Finalised) -> None:
     """One line per store file replaced, one warning per winner that loses to naive."""
     for line in done.replaced:
         print(line)
-    record = done.record
-    if not record["validation"]["beats_naive"]:
-        print(naive_warning(record), file=sys.stderr)
+    record, meta = done.record, done.record.metadata
+    if not record.validation.beats_naive:
+        warning = naive_warning(
+            meta.study_name, meta.trial_number, record.objective, record.validation
+        )
+        print(warning, file=sys.stderr)
 
 
-def naive_warning(record: dict) -> str:
+def naive_warning(study_name: str, trial_number: int, metric: str, validation: Scores) -> str:
     """The one-line warning for a winner that does not beat the last close on validation."""
-    meta, validation = record["metadata"], record["validation"]
-    metric = meta.get("objective", "price_mae")
     return (
-        f"warning: {meta['study_name']}: the winner (trial {meta['trial_number']}) does not beat "
-        f"the naive forecast on validation ({metric} {validation[metric]:.6g} vs naive "
-        f"{validation['naive_' + metric]:.6g}); do not trade it"
+        f"warning: {study_name}: the winner (trial {trial_number}) does not beat "
+        f"the naive forecast on validation ({metric} {validation.metric(metric):.6g} vs naive "
+        f"{validation.naive(metric):.6g}); do not trade it"
     )
 
 
 def status(args: argparse.Namespace) -> int:
     from optimise.status import HEADER, study_rows
 
-    url = storage_url(args.storage)
+    url = resolve(args.storage)
     _require_existing(url)
-    rows, warnings = study_rows(url)
+    db = Database.open(url)
+    rows, warnings = study_rows(db)
     if not rows:
-        print(f"no studies in {redact(url)}")
+        print(f"no studies in {db.label}")
         return 0
     print_table(HEADER, rows)
     for line in warnings:
@@ -223,12 +225,12 @@ def dashboard(args: argparse.Namespace) -> int:
 
     if not 1 <= args.port <= 65535:
         raise DataError(f"--port {args.port} is not a TCP port (1-65535)")
-    url = storage_url(args.storage)
+    url = resolve(args.storage)
     _require_existing(url)
-    storage = open_storage(url)
-    banner = f"optuna-dashboard for {redact(url)} on http://{args.host}:{args.port}/dashboard"
+    db = Database.open(url)
+    banner = f"optuna-dashboard for {db.label} on http://{args.host}:{args.port}/dashboard"
     serve(
-        storage, args.host, args.port, readonly=args.read_only, banner=banner,
+        db.optuna, args.host, args.port, readonly=args.read_only, banner=banner,
         artifacts=args.artifacts,
     )  # fmt: skip
     return 0
@@ -242,7 +244,7 @@ def checkpoint_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _require_existing(url: str) -> None:
+def _require_existing(url: URL) -> None:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         raise StorageError(f"no study database at {path}; run `optimise launch` first")
@@ -251,17 +253,17 @@ def _require_existing(url: str) -> None:
 def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
     if done is None:
         return [name, trials, *["-"] * (len(SUMMARY_HEADER) - 2)]
-    record = done.record
-    validation, test = record["validation"], record["test"]
-    se = record["metadata"]["selection"]["confirmed_price_mae_se"]
+    validation, test = done.record.validation, done.record.test
+    selection = done.record.metadata.selection
+    se = selection.confirmed_price_mae_se if selection else float("nan")
     return [
         name,
         trials,
-        f"{validation['price_mae']:.6g} ± {se:.2g}",
-        f"{validation['naive_price_mae']:.6g}",
-        f"{validation['skill']:+.3f}",
-        f"{test['price_mae']:.6g}",
-        f"{test['naive_price_mae']:.6g}",
-        f"{test['skill']:+.3f}",
+        f"{validation.price_mae:.6g} ± {se:.2g}",
+        f"{validation.naive_price_mae:.6g}",
+        f"{validation.skill:+.3f}",
+        f"{test.price_mae:.6g}",
+        f"{test.naive_price_mae:.6g}",
+        f"{test.skill:+.3f}",
         str(done.path),
     ]

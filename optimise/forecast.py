@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from objectives.bars import Bars, check_symbol, load_bars
-from objectives.evaluator import load_backend
+from objectives.evaluator import load_backend, load_space
 from objectives.exceptions import DataError
 from objectives.windows import split
 from optimise.setup import window_spec
@@ -18,9 +18,9 @@ from optimise.sources import fill_from, study_sources
 from storage.store import read_record
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
+def parse_params(pairs: list[str]) -> dict[str, object]:
     """``NAME=VALUE`` pairs; values are read as JSON when they parse, else kept as text."""
-    params: dict[str, Any] = {}
+    params: dict[str, object] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name.strip():
@@ -52,25 +52,24 @@ def run_forecast(args: argparse.Namespace) -> int:
                 f"no exported {args.model} settings for {args.symbol} in {args.store}; "
                 "run `optimise launch` or `optimise export`, or pass --param"
             )
-        config = {k: v for k, v in record["config"].items() if k != "name"}
-        fill_from(args, record["metadata"].get("sources"), "the exported record")
+        config = record.settings
+        fill_from(args, record.metadata.sources, "the exported record")
     else:
         config = parse_params(args.param)
         fill_from(args, _study_sources(args), "the study")
-    _check_values(args.model, config)  # before the (slow) model load
+    settings = load_space(args.model).from_config(config)  # checked before the model loads
     bars = load_bars(Path(args.data_dir), args.symbol)
     if args.last < 0 or args.last >= len(bars):
         raise DataError(f"--last must be between 0 and {len(bars) - 1}")
     backend = load_backend(
         args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
     )
-    _check_config(backend.space, config)
     if args.window:
         windows = split(len(bars), window_spec(args))
         targets = windows.validation if args.window == "validation" else windows.test
     else:
         targets = np.arange(len(bars) - args.last, len(bars) + 1, dtype=np.int64)
-    values = backend.evaluator(bars).forecast_close(targets, config, args.seed)
+    values = backend.evaluator(bars).forecast_close(targets, settings, args.seed)
     rows = _rows(bars, targets, values)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -94,35 +93,14 @@ def run_forecast(args: argparse.Namespace) -> int:
 
 def _study_sources(args: argparse.Namespace) -> dict[str, Any] | None:
     """Sources recorded by this symbol's study, when the default database holds one."""
-    from storage.rdb import open_storage
-    from storage.urls import sqlite_path, storage_url
+    from storage.database import Database
+    from storage.urls import resolve, sqlite_path
 
-    url = storage_url(getattr(args, "storage", None))
+    url = resolve(getattr(args, "storage", None))
     path = sqlite_path(url)
     if path is not None and not path.exists():
         return None
-    return study_sources(args, open_storage(url))
-
-
-def _check_values(model: str, config: dict[str, Any]) -> None:
-    """Types and ranges of the settings, by the backend's own ``check_config`` if it has one."""
-    import importlib
-
-    from objectives.evaluator import BACKEND_MODULES
-
-    check = getattr(importlib.import_module(BACKEND_MODULES[model]), "check_config", None)
-    if check is not None:
-        check(config)
-
-
-def _check_config(space: Any, config: dict[str, Any]) -> None:
-    expected = set(space.config_from_params(space.known_good()[0]))
-    missing = sorted(expected - set(config))
-    unknown = sorted(set(config) - expected - set(getattr(space, "optional_config", ())))
-    if missing or unknown:
-        parts = [f"missing {', '.join(missing)}"] if missing else []
-        parts += [f"unknown {', '.join(unknown)}"] if unknown else []
-        raise DataError(f"parameters: {'; '.join(parts)} (expected {', '.join(sorted(expected))})")
+    return study_sources(args, Database.open(url).optuna)
 
 
 def _rows(bars: Bars, targets: np.ndarray, values: np.ndarray) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ def launch_sources(args: argparse.Namespace) -> dict[str, str | None]:
     }
 
 
-def fill_from(args: argparse.Namespace, recorded: dict[str, Any] | None, what: str) -> None:
-    """Take each source the user left out from ``recorded``; warn where a given one differs."""
+def fill_from(
+    args: argparse.Namespace, recorded: Mapping[str, str | None] | None, what: str
+) -> None:
+    """Take each source the user left out from ``recorded`` (a study's ``sources`` attr or a
+    record's ``metadata.sources``); warn where a given one differs."""
     recorded = recorded or {}
     for key in KEYS:
         given, kept = getattr(args, key, None), recorded.get(key)

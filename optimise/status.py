@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import optuna
 
-from storage.ledger import Ledger, interrupted_count, trial_counts
-from storage.rdb import open_storage
+from storage.database import Database
+from storage.ledger import interrupted_count, trial_counts
+from storage.optuna_internals import study_id
+from storage.record import DEFAULT_OBJECTIVE, Scores
 
 HEADER = [
     "study",
@@ -27,14 +29,12 @@ HEADER = [
 ]
 
 
-def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
+def study_rows(db: Database) -> tuple[list[list[str]], list[str]]:
     """Rows for :data:`HEADER` and the warnings to print under them."""
-    storage = open_storage(url)
-    ledger = Ledger(url)
     rows, warnings = [], []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
-        counts = trial_counts(ledger.engine, summary._study_id)
-        interrupted = interrupted_count(ledger.engine, summary._study_id)
+    for summary in optuna.get_all_study_summaries(db.optuna, include_best_trial=True):
+        counts = trial_counts(db.engine, study_id(summary))
+        interrupted = interrupted_count(db.engine, study_id(summary))
         attrs = summary.user_attrs
         best = summary.best_trial
         winner = attrs.get("winner")
@@ -59,7 +59,11 @@ def study_rows(url: str) -> tuple[list[list[str]], list[str]]:
         if winner and not winner["validation"]["beats_naive"]:
             from optimise.commands import naive_warning
 
-            warnings.append(naive_warning({"metadata": winner, "validation": winner["validation"]}))
+            validation = Scores.parse(winner["validation"], "the winner attr's validation")
+            metric = winner.get("objective") or DEFAULT_OBJECTIVE
+            warnings.append(
+                naive_warning(winner["study_name"], winner["trial_number"], metric, validation)
+            )
     return rows, warnings
 
 

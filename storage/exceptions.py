@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from errors import OptimiseError
 
-class StorageError(ValueError):
+
+class StorageError(OptimiseError):
     """A storage URL or store folder that cannot be used; the message says what to do."""

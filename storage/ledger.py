@@ -43,9 +43,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.engine import create_engine
-from storage.urls import sqlite_path
-
 metadata = MetaData()
 
 finalisation = Table(
@@ -82,11 +79,16 @@ class Round:
 
 
 class Ledger:
-    """Access to our tables on the same database as the studies."""
+    """Access to our tables on the same database as the studies, through Optuna's own engine
+    (built by :class:`storage.database.Database`; the ledger never opens an engine itself).
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = create_engine(url)
+    ``sqlite_path`` is the SQLite database file (``None`` for PostgreSQL or in-memory SQLite):
+    the budget lock's ``flock`` file sits beside it.
+    """
+
+    def __init__(self, engine: Engine, sqlite_path: Path | None = None) -> None:
+        self.engine = engine
+        self._sqlite_path = sqlite_path
         self._thread_lock = threading.Lock()
         for attempt in range(5):
             try:
@@ -201,20 +203,16 @@ class Ledger:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
                     yield
                 return
-            path = sqlite_path(self.url)
-            if path is None:  # in-memory: one process, the thread lock is enough
+            if self._sqlite_path is None:  # in-memory: one process, the thread lock is enough
                 yield
                 return
-            lock_file = Path(f"{path}.lock")
+            lock_file = Path(f"{self._sqlite_path}.lock")
             with open(lock_file, "a+") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     yield
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def dispose(self) -> None:
-        self.engine.dispose()
 
 
 def trial_counts(engine: Engine, study_id: int) -> dict[str, int]:

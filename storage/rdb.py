@@ -8,12 +8,13 @@ import warnings
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from storage.engine import engine_kwargs, harden
 from storage.exceptions import StorageError
 from storage.faults import is_permanent, root_cause
-from storage.urls import redact
+from storage.urls import redact, render
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ OUTAGE_S = 60.0  # how long a database that refuses connections is waited for
 
 
 def open_storage(
-    url: str,
+    url: URL,
     *,
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
     grace_period: int = GRACE_PERIOD_S,
@@ -35,7 +36,8 @@ def open_storage(
 
     A database that refuses connections is retried with back-off for ``outage_s`` seconds
     (workers often start before it); a permanent error (wrong password, missing database or
-    role) fails at once with the driver's reason.
+    role) fails at once with the driver's reason. Callers open it through
+    :class:`storage.database.Database`, which builds the ledger on the same engine.
     """
     deadline = time.monotonic() + outage_s
     attempt = 0
@@ -71,10 +73,10 @@ def open_storage(
 
 
 def _rdb_storage(
-    url: str, heartbeat_interval: int, grace_period: int, max_retry: int
+    url: URL, heartbeat_interval: int, grace_period: int, max_retry: int
 ) -> RDBStorage:
     return RDBStorage(
-        url,
+        render(url),
         engine_kwargs=engine_kwargs(url),
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,

@@ -2,7 +2,8 @@
 
 ``<store>/best/<SYMBOL>.json`` is a copy of the better model's record, chosen among comparable
 records only (see :func:`update_best`), with ``metadata.best_selection`` saying what was compared
-and why the other records were not.
+and why the other records were not. Every file is read and written as a
+:class:`storage.record.Record`; a file that is not one is unreadable (and listed as such).
 
 Writes
     Every write is atomic: a temporary file in the same folder, fsync, ``os.replace``, then a
@@ -30,7 +31,6 @@ Locking
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import fcntl
 import json
@@ -40,23 +40,26 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 from storage.exceptions import StorageError
+from storage.record import BestSelection, Compared, Excluded, JSONValue, Record, Windows
 
 logger = logging.getLogger(__name__)
 
 BEST = "best"
 LOCKS = ".locks"
-DEFAULT_OBJECTIVE = "price_mae"
 FILE_MODE = 0o666
 STORE_HINT = "pass --store DIR"
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _OLDEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+
+#: what a "replaces ..." line needs of an overwritten file (see :func:`summarise`)
+Summary: TypeAlias = dict[str, str | int | float | None]
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,9 @@ class Written:
     """
 
     path: Path
-    replaced: dict[str, Any] | None
+    replaced: Summary | None
     best_path: Path | None
-    best_replaced: dict[str, Any] | None
+    best_replaced: Summary | None
 
 
 def record_path(store: Path, model: str, symbol: str) -> Path:
@@ -89,7 +92,7 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _serialise(payload: dict[str, Any]) -> bytes:
+def _serialise(payload: Mapping[str, JSONValue]) -> bytes:
     return (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode()
 
 
@@ -152,7 +155,7 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
     _fsync_folder(folder)
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, payload: Mapping[str, JSONValue]) -> None:
     """Write ``payload`` to ``path`` so readers see the old or the new file, never half of one."""
     _write_bytes_atomic(Path(path), _serialise(payload))
 
@@ -191,7 +194,7 @@ def _widen_mode(path: Path) -> None:
         logger.debug("cannot widen the mode of %s: %s", path, _reason(exc))
 
 
-def _put(path: Path, data: bytes) -> dict[str, Any] | None:
+def _put(path: Path, data: bytes) -> Summary | None:
     """Write ``data`` unless ``path`` already holds exactly it; summarise what was replaced."""
     try:
         old = path.read_bytes()
@@ -211,25 +214,7 @@ def _put(path: Path, data: bytes) -> dict[str, Any] | None:
 # Reading and summarising records
 
 
-def _parse(data: bytes) -> dict[str, Any]:
-    """A record from file bytes; ``ValueError`` with a one-line message if it is not one."""
-    try:
-        record = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg})") from None
-    except ValueError as exc:  # e.g. not UTF-8
-        raise ValueError(f"not valid JSON ({_reason(exc)})") from None
-    if not isinstance(record, dict):
-        raise ValueError("not a JSON object")
-    for key in ("validation", "metadata", "windows"):
-        if key in record and not isinstance(record[key], dict):
-            raise ValueError(f"{key} is not an object")
-    if "validation" not in record:
-        raise ValueError("no validation scores")
-    return record
-
-
-def read_record(store: Path, model: str, symbol: str) -> dict[str, Any] | None:
+def read_record(store: Path, model: str, symbol: str) -> Record | None:
     """The stored record of (model, symbol), or ``None`` when there is none."""
     path = record_path(store, model, symbol)
     try:
@@ -239,24 +224,12 @@ def read_record(store: Path, model: str, symbol: str) -> dict[str, Any] | None:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {_reason(exc)}") from None
     try:
-        return json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise StorageError(f"{path} is not valid JSON ({exc.msg}); re-run export") from None
-    except ValueError as exc:
-        raise StorageError(f"{path} is not valid JSON ({_reason(exc)}); re-run export") from None
+        return Record.from_json(data)
+    except StorageError as exc:
+        raise StorageError(f"{path}: {exc}; re-run export") from None
 
 
-def _metadata(record: dict[str, Any]) -> dict[str, Any]:
-    meta = record.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
-def objective_of(record: dict[str, Any]) -> str:
-    """The metric the record's study optimised; records from before it was stored: price MAE."""
-    return _metadata(record).get("objective") or DEFAULT_OBJECTIVE
-
-
-def summarise(data: bytes, model: str | None = None) -> dict[str, Any]:
+def summarise(data: bytes, model: str | None = None) -> Summary:
     """What a "replaces ..." line needs of a stored file.
 
     ``{"model", "study_name", "trial_number", "objective", "validation", "validation_<objective>"}``
@@ -264,16 +237,15 @@ def summarise(data: bytes, model: str | None = None) -> dict[str, Any]:
     not a record: ``{"model", "unreadable": reason}``.
     """
     try:
-        record = _parse(data)
-    except ValueError as exc:
+        record = Record.from_json(data)
+    except StorageError as exc:
         return {"model": model, "unreadable": str(exc)}
-    meta = _metadata(record)
-    objective = objective_of(record)
-    value = record["validation"].get(objective)
+    objective = record.objective
+    value = record.validation.metric(objective)
     return {
-        "model": record.get("model", model),
-        "study_name": meta.get("study_name"),
-        "trial_number": meta.get("trial_number"),
+        "model": record.model,
+        "study_name": record.metadata.study_name,
+        "trial_number": record.metadata.trial_number,
         "objective": objective,
         "validation": value,
         f"validation_{objective}": value,
@@ -320,7 +292,7 @@ def _symbol_lock(store: Path, symbol: str) -> Iterator[None]:
 @dataclass(frozen=True)
 class _Entry:
     model: str
-    record: dict[str, Any] | None
+    record: Record | None
     error: str | None = None
 
 
@@ -338,10 +310,10 @@ def _model_records(store: Path, symbol: str) -> list[_Entry]:
     for folder in folders:
         path = folder / f"{symbol}.json"
         try:
-            entries.append(_Entry(folder.name, _parse(path.read_bytes())))
+            entries.append(_Entry(folder.name, Record.from_json(path.read_bytes())))
         except FileNotFoundError:
             continue
-        except (OSError, ValueError) as exc:
+        except (OSError, StorageError) as exc:
             error = _reason(exc)
             logger.warning("best/%s.json: skipping unreadable %s (%s)", symbol, path, error)
             entries.append(_Entry(folder.name, None, error))
@@ -350,58 +322,46 @@ def _model_records(store: Path, symbol: str) -> list[_Entry]:
 
 def _created_at(entry: _Entry) -> datetime.datetime:
     assert entry.record is not None
-    text = _metadata(entry.record).get("created_at")
     try:
-        stamp = datetime.datetime.fromisoformat(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        stamp = datetime.datetime.fromisoformat(entry.record.metadata.created_at)
+    except ValueError:
         return _OLDEST
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.UTC)
 
 
-def _windows_text(windows: Any, other: Any) -> str:
-    if not isinstance(windows, dict):
-        return "none"
-    text = f"v{windows.get('val_window')}-t{windows.get('test_window')}"
-    if not isinstance(other, dict) or windows.get("forecast_horizon") != other.get(
-        "forecast_horizon"
-    ):
-        text += f"-h{windows.get('forecast_horizon')}"
+def _windows_text(windows: Windows, other: Windows) -> str:
+    text = f"v{windows.val_window}-t{windows.test_window}"
+    if windows.forecast_horizon != other.forecast_horizon:
+        text += f"-h{windows.forecast_horizon}"
     return text
 
 
-def _incomparable(record: dict[str, Any], anchor: dict[str, Any]) -> str | None:
+def _incomparable(record: Record, anchor: Record) -> str | None:
     """Why ``record`` cannot be compared with ``anchor`` (``None`` if it can)."""
     reasons = []
-    windows, anchor_windows = record.get("windows"), anchor.get("windows")
-    if windows != anchor_windows:
-        mine, theirs = (
-            _windows_text(windows, anchor_windows),
-            _windows_text(anchor_windows, windows),
-        )
-        if mine == theirs:
-            mine = json.dumps(windows, sort_keys=True)
-            theirs = json.dumps(anchor_windows, sort_keys=True)
+    if record.windows != anchor.windows:
+        mine = _windows_text(record.windows, anchor.windows)
+        theirs = _windows_text(anchor.windows, record.windows)
         reasons.append(f"different windows ({mine} vs {theirs})")
-    fingerprint = _metadata(record).get("data_fingerprint")
-    anchor_fingerprint = _metadata(anchor).get("data_fingerprint")
+    fingerprint = record.metadata.data_fingerprint
+    anchor_fingerprint = anchor.metadata.data_fingerprint
     if fingerprint is None or anchor_fingerprint is None:
         reasons.append("different data fingerprint (unknown)")
     elif fingerprint != anchor_fingerprint:
         reasons.append("different data fingerprint")
-    objective, anchor_objective = objective_of(record), objective_of(anchor)
-    if objective != anchor_objective:
-        reasons.append(f"different objective ({objective} vs {anchor_objective})")
+    if record.objective != anchor.objective:
+        reasons.append(f"different objective ({record.objective} vs {anchor.objective})")
     return "; ".join(reasons) or None
 
 
-def _score(record: dict[str, Any], objective: str) -> float | None:
-    value = record["validation"].get(objective)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+def _score(record: Record, objective: str) -> float | None:
+    value = record.validation.metric(objective)
+    if value is None or not math.isfinite(value):
         return None
     return float(value)
 
 
-def _choose_best(entries: list[_Entry]) -> dict[str, Any] | None:
+def _choose_best(entries: list[_Entry]) -> Record | None:
     """The best record (with ``metadata.best_selection``) among comparable model records.
 
     The anchor is the readable record with the latest ``metadata.created_at`` (ties: model
@@ -414,53 +374,43 @@ def _choose_best(entries: list[_Entry]) -> dict[str, Any] | None:
         return None
     anchor = max(sorted(readable, key=lambda e: e.model), key=_created_at)
     assert anchor.record is not None
-    objective = objective_of(anchor.record)
-    candidates: list[tuple[float, _Entry]] = []
+    objective = anchor.record.objective
+    candidates: list[tuple[float, _Entry, Record]] = []
     excluded = []
     for entry in sorted(entries, key=lambda e: e.model):
         if entry.record is None:
-            excluded.append(
-                {"model": entry.model, "study_name": None, "reason": f"unreadable: {entry.error}"}
-            )
+            reason = f"unreadable: {entry.error}"
+            excluded.append(Excluded(model=entry.model, study_name=None, reason=reason))
             continue
-        meta = _metadata(entry.record)
         reason = None if entry is anchor else _incomparable(entry.record, anchor.record)
         score = _score(entry.record, objective)
         if reason is None and score is None:
             reason = f"no finite validation {objective}"
         if reason is not None:
-            excluded.append(
-                {"model": entry.model, "study_name": meta.get("study_name"), "reason": reason}
-            )
+            name = entry.record.metadata.study_name
+            excluded.append(Excluded(model=entry.model, study_name=name, reason=reason))
         else:
             assert score is not None
-            candidates.append((score, entry))
+            candidates.append((score, entry, entry.record))
     if not candidates:
         return None
-    compared = [
-        {
-            "model": entry.model,
-            "study_name": _metadata(entry.record).get("study_name"),  # type: ignore[arg-type]
-            "trial_number": _metadata(entry.record).get("trial_number"),  # type: ignore[arg-type]
-            "validation": score,
-        }
-        for score, entry in candidates
-    ]
-    _, winner = min(candidates, key=lambda c: (c[0], c[1].model))
-    best = copy.deepcopy(winner.record)
-    assert best is not None
-    meta = _metadata(best)
-    meta["best_selection"] = {
-        "anchor": anchor.model,
-        "objective": objective,
-        "compared": compared,
-        "excluded": excluded,
-    }
-    best["metadata"] = meta
-    return best
+    compared = tuple(
+        Compared(
+            model=entry.model,
+            study_name=record.metadata.study_name,
+            trial_number=record.metadata.trial_number,
+            validation=score,
+        )
+        for score, entry, record in candidates
+    )
+    _, _, best = min(candidates, key=lambda c: (c[0], c[1].model))
+    selection = BestSelection(
+        anchor=anchor.model, objective=objective, compared=compared, excluded=tuple(excluded)
+    )
+    return best.with_best_selection(selection)
 
 
-def _refresh_best(store: Path, symbol: str) -> tuple[Path | None, dict[str, Any] | None]:
+def _refresh_best(store: Path, symbol: str) -> tuple[Path | None, Summary | None]:
     """Recompute ``best/<SYMBOL>.json`` from the model records; caller holds the lock."""
     entries = _model_records(store, symbol)
     best = _choose_best(entries)
@@ -469,7 +419,7 @@ def _refresh_best(store: Path, symbol: str) -> tuple[Path | None, dict[str, Any]
             logger.warning("best/%s.json left as it is: no usable model record", symbol)
         return None, None
     path = record_path(store, BEST, symbol)
-    return path, _put(path, _serialise(best))
+    return path, _put(path, _serialise(best.to_json()))
 
 
 def update_best(store: Path, symbol: str) -> Path | None:
@@ -492,11 +442,10 @@ def update_best(store: Path, symbol: str) -> Path | None:
 # Public writes
 
 
-def _name(record: dict[str, Any], key: str) -> str:
-    value = record.get(key)
+def _name(record: Record, key: str) -> str:
+    value: str = getattr(record, key)
     if (
-        not isinstance(value, str)
-        or not value
+        not value
         or value.startswith(".")
         or "/" in value
         or "\0" in value
@@ -508,7 +457,7 @@ def _name(record: dict[str, Any], key: str) -> str:
     return value
 
 
-def write_record(store: Path, record: dict[str, Any]) -> Written:
+def write_record(store: Path, record: Record) -> Written:
     """Write one model's record, then recompute ``best/<SYMBOL>.json``, under the symbol lock.
 
     A record whose bytes equal the stored file is not rewritten (``replaced`` is ``None``).
@@ -516,7 +465,7 @@ def write_record(store: Path, record: dict[str, Any]) -> Written:
     store = Path(store)
     model, symbol = _name(record, "model"), _name(record, "symbol")
     path = record_path(store, model, symbol)
-    data = _serialise(record)
+    data = _serialise(record.to_json())
     with _symbol_lock(store, symbol):
         replaced = _put(path, data)
         best_path, best_replaced = _refresh_best(store, symbol)

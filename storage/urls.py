@@ -1,4 +1,9 @@
-"""Storage URLs: the SQLite default, PostgreSQL through psycopg 3, and redaction for display."""
+"""Storage URLs: the SQLite default, PostgreSQL through psycopg 3, and redaction for display.
+
+A storage URL is parsed once, by :func:`parse` (the only ``make_url`` call of ours); everything
+else takes the parsed :class:`~sqlalchemy.engine.URL`. Whatever shows or records a URL uses
+:func:`redact`; only drivers get :func:`render`, password included.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,22 @@ DEFAULT_STORAGE = "sqlite:///studies.db"
 STORAGE_ENV = "OPTIMISE_STORAGE"
 
 
+def resolve(explicit: str | None = None) -> URL:
+    """``--storage``, else ``$OPTIMISE_STORAGE``, else ``sqlite:///studies.db``; parsed,
+    checked and normalised (:func:`parse`)."""
+    return parse(explicit or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
+
+
 def storage_url(explicit: str | None = None) -> str:
-    """``--storage``, else ``$OPTIMISE_STORAGE``, else ``sqlite:///studies.db``; normalised."""
-    raw = explicit or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-    return normalise(raw)
+    """:func:`resolve` as text, password included: for drivers, never for display."""
+    return render(resolve(explicit))
 
 
 #: query parameters that carry secrets (libpq and psycopg spellings)
 SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile", "sslkey", "sslcert"})
 
 
-def normalise(raw: str) -> str:
+def parse(raw: str) -> URL:
     """Check the URL and route PostgreSQL through psycopg 3 (``postgresql+psycopg``).
 
     Error messages never quote the URL itself: it may hold a password."""
@@ -53,30 +63,30 @@ def normalise(raw: str) -> str:
                 raise StorageError(f"storage folder {parent} does not exist")
     else:
         raise StorageError(f"storage {backend!r} is not supported; use sqlite or postgresql")
+    return url
+
+
+def render(url: URL) -> str:
+    """The URL as text with its password, for a driver (Optuna's ``RDBStorage`` takes text)."""
     return url.render_as_string(hide_password=False)
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
 
 
-def sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: URL) -> Path | None:
     """The database file of a SQLite URL (``None`` for in-memory or non-SQLite)."""
-    parsed: URL = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if not is_sqlite(url) or url.database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database).expanduser().resolve()
+    return Path(url.database).expanduser().resolve()
 
 
-def redact(url: str) -> str:
+def redact(url: URL) -> str:
     """The URL with any password masked (userinfo and secret query parameters such as
     ``?password=``), safe to print, log and export."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return "(unparsable storage URL)"
     query = {
         key: ("REDACTED" if key.lower() in SECRET_QUERY_KEYS else value)
-        for key, value in parsed.query.items()
+        for key, value in url.query.items()
     }
-    return parsed.set(query=query).render_as_string(hide_password=True)
+    return url.set(query=query).render_as_string(hide_password=True)

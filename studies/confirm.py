@@ -10,17 +10,19 @@ pass is left out of the mean: it is the draw the selection favoured.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import confirmation_seed, evaluate
+from objectives.metrics import METRIC_NAMES
+from objectives.settings import Settings
 from studies.context import StudyContext
-from studies.objective import config_key
+from studies.objective import stored_key
 
 DEFAULT_CANDIDATES = 5
 DEFAULT_DRAWS = 8
@@ -31,8 +33,8 @@ class Candidate:
     """One configuration's first pass and its confirmation draws."""
 
     trial_number: int
-    config: dict[str, Any]
-    first_pass: dict[str, float]  # price_mae, return_mae of the search's seed set
+    settings: Settings
+    first_pass: dict[str, float]  # each of METRIC_NAMES on the search's seed set
     draws: list[dict[str, float]] = field(default_factory=list)  # one per confirmation seed
 
     def mean(self, metric: str) -> float:
@@ -44,10 +46,10 @@ class Candidate:
             return math.nan
         return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
-    def summary(self, metric: str) -> dict[str, Any]:
+    def summary(self, metric: str) -> dict[str, object]:
         return {
             "trial_number": self.trial_number,
-            "config": self.config,
+            "config": self.settings.to_config(),
             f"first_pass_{metric}": self.first_pass[metric],
             f"confirmed_{metric}": self.mean(metric),
             f"confirmed_{metric}_se": self.standard_error(metric),
@@ -59,7 +61,7 @@ def candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     chosen: dict[str, FrozenTrial] = {}
     for trial in sorted(complete, key=lambda t: (t.value, t.number)):
-        key = config_key(trial.user_attrs.get("config") or trial.params)
+        key = stored_key(trial) or json.dumps(trial.params, sort_keys=True)
         chosen.setdefault(key, trial)
         if len(chosen) == k:
             break
@@ -71,20 +73,14 @@ def confirm(ctx: StudyContext, trials: list[FrozenTrial], draws: int) -> list[Ca
     seeds = confirmation_seeds(ctx.seed, draws)
     out = []
     for trial in trials:
-        config = ctx.backend.space.config_from_params(trial.params)
-        first = {m: float(trial.user_attrs[m]) for m in ("price_mae", "return_mae")}
+        settings = ctx.backend.space.from_params(trial.params)
+        first = {m: float(trial.user_attrs[m]) for m in METRIC_NAMES}
         scored = [
-            evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, seed).metrics
+            evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, seed)
             for seed in seeds
         ]
-        out.append(
-            Candidate(
-                trial.number,
-                config,
-                first,
-                [{"price_mae": m.price_mae, "return_mae": m.return_mae} for m in scored],
-            )
-        )
+        draws_of = [{m: float(getattr(s.metrics, m)) for m in METRIC_NAMES} for s in scored]
+        out.append(Candidate(trial.number, settings, first, draws_of))
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from errors import OptimiseError
 
-class StudyError(ValueError):
+
+class StudyError(OptimiseError):
     """A study cannot be resumed or run as asked; the message says why and what to do."""

@@ -32,7 +32,8 @@ from objectives.evaluator import evaluate
 from objectives.latency import live_latency
 from objectives.metrics import score
 from storage.ledger import Ledger
-from storage.store import read_record, write_picture, write_record
+from storage.record import JSONValue, Metadata, Record, Scores, Selection, Windows
+from storage.store import Summary, read_record, write_picture, write_record
 from studies.confirm import (
     DEFAULT_CANDIDATES,
     DEFAULT_DRAWS,
@@ -66,7 +67,7 @@ class FinaliseSettings:
 class Finalised:
     """The exported record, where it was written, and whether this call scored the test."""
 
-    record: dict[str, Any]
+    record: Record
     path: Path
     scored_here: bool
     replaced: list[str]  # one line per store file this call overwrote
@@ -119,12 +120,12 @@ def finalise(
                 except BaseException:
                     ledger.release(key, round_key, owner)
                     raise
-                if not ledger.complete(key, round_key, owner, json.dumps(record)):
+                if not ledger.complete(key, round_key, owner, json.dumps(record.to_json())):
                     raise StudyError(f"lost the finalisation lease of {ctx.name}; export again")
             return _publish(study, ctx, ledger, key, record, store, scored_here=True)
         if claim.state == "done":
             assert claim.result is not None
-            record = json.loads(claim.result)
+            record = Record.from_json(claim.result, f"the finalisation row of {ctx.name}")
             return _publish(study, ctx, ledger, key, record, store, scored_here=False)
         if claim.owner != announced:
             announced = claim.owner
@@ -151,102 +152,102 @@ def _score(
     chosen: list[FrozenTrial],
     settings: FinaliseSettings,
     storage_label: str,
-) -> dict[str, Any]:
+) -> Record:
     confirmed = confirm(ctx, chosen, settings.draws)
     best = winner(confirmed, ctx.metric)
-    config = best.config
+    winning = best.settings
     first = next(t for t in chosen if t.number == best.trial_number)
     targets = ctx.windows.validation
     val_metrics = score(ctx.bars.close, targets, ctx.bars.close[targets - 1])  # naive's own
-    scored_test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, config, ctx.seed)
+    scored_test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, winning, ctx.seed)
     test = scored_test.metrics
     val_forecasts = first.user_attrs.get("val_forecasts") or ctx.search_evaluator.forecast_close(
-        ctx.windows.validation, config, ctx.seed
+        ctx.windows.validation, winning, ctx.seed
     )
-    forecasts = forecast_data(ctx, config, np.asarray(val_forecasts), scored_test.forecast)
+    forecasts = forecast_data(ctx, winning, np.asarray(val_forecasts), scored_test.forecast)
     val_latency = live_latency(
-        ctx.backend, ctx.bars.head(ctx.windows.validation_end), ctx.windows.validation, config,
+        ctx.backend, ctx.bars.head(ctx.windows.validation_end), ctx.windows.validation, winning,
         ctx.seed,
     )  # fmt: skip
     test_latency = live_latency(
-        ctx.backend, ctx.bars.head(ctx.windows.test_end), ctx.windows.test, config, ctx.seed
+        ctx.backend, ctx.bars.head(ctx.windows.test_end), ctx.windows.test, winning, ctx.seed
     )
-    validation = {
-        "price_mae": best.mean("price_mae"),
-        "return_mae": best.mean("return_mae"),
-        "latency_s": val_latency.latency_s,
-        "naive_price_mae": val_metrics.naive_price_mae,
-        "naive_return_mae": val_metrics.naive_return_mae,
-    }
-    validation["skill"] = _skill(validation["price_mae"], validation["naive_price_mae"])
-    validation["beats_naive"] = bool(validation[ctx.metric] < validation[f"naive_{ctx.metric}"])
+    validation = Scores(
+        price_mae=best.mean("price_mae"),
+        return_mae=best.mean("return_mae"),
+        latency_s=val_latency.latency_s,
+        naive_price_mae=val_metrics.naive_price_mae,
+        naive_return_mae=val_metrics.naive_return_mae,
+        skill=_skill(best.mean("price_mae"), val_metrics.naive_price_mae),
+        beats_naive=bool(best.mean(ctx.metric) < val_metrics.naive(ctx.metric)),
+    )
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return {
-        "symbol": ctx.symbol,
-        "model": ctx.model,
-        "config": {"name": f"{ctx.model}_optuna_trial{best.trial_number}", **config},
-        "validation": validation,
-        "test": {
-            "price_mae": test.price_mae,
-            "return_mae": test.return_mae,
-            "latency_s": test_latency.latency_s,
-            "naive_price_mae": test.naive_price_mae,
-            "naive_return_mae": test.naive_return_mae,
-            "skill": test.skill,
-            "beats_naive": test.beats_naive(ctx.metric),
-        },
-        "windows": {
-            "val_window": ctx.spec.val_window,
-            "test_window": ctx.spec.test_window,
-            "forecast_horizon": ctx.spec.horizon,
-        },
-        "metadata": {
-            "source": "optimise (optuna)",
-            "study_name": ctx.name,
-            "study_uid": study.user_attrs.get(UID_ATTR),
-            "trial_number": best.trial_number,
-            "objective": ctx.metric,
-            "objective_value": float(first.value) if first.value is not None else None,
-            "storage": storage_label,
-            "data_fingerprint": ctx.fingerprint,
-            "checkpoint": ctx.backend.checkpoint_id,
-            "sources": study.user_attrs.get("sources") or ctx.sources,
-            "seed": ctx.seed,
-            "min_context": ctx.spec.min_context,
-            "selection": _selection(ctx, best, confirmed, settings),
-            "latency": {"validation": val_latency.as_dict(), "test": test_latency.as_dict()},
-            "forecasts": forecasts,
-            "validation_naive_price_mae": validation["naive_price_mae"],
-            "validation_skill": validation["skill"],
-            "test_naive_price_mae": test.naive_price_mae,
-            "test_skill": test.skill,
-            "complete_trials": len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
-            "validation_end": _iso(ctx.bars.timestamps[ctx.windows.validation[-1]]),
-            "test_end": _iso(ctx.bars.timestamps[ctx.windows.test[-1]]),
-            "created_at": now,
-        },
-    }
+    return Record(
+        symbol=ctx.symbol,
+        model=ctx.model,
+        config={"name": f"{ctx.model}_optuna_trial{best.trial_number}", **winning.to_config()},
+        validation=validation,
+        test=Scores(
+            price_mae=test.price_mae,
+            return_mae=test.return_mae,
+            latency_s=test_latency.latency_s,
+            naive_price_mae=test.naive_price_mae,
+            naive_return_mae=test.naive_return_mae,
+            skill=test.skill,
+            beats_naive=test.beats_naive(ctx.metric),
+        ),
+        windows=Windows(
+            val_window=ctx.spec.val_window,
+            test_window=ctx.spec.test_window,
+            forecast_horizon=ctx.spec.horizon,
+        ),
+        metadata=Metadata(
+            source="optimise (optuna)",
+            study_name=ctx.name,
+            study_uid=study.user_attrs.get(UID_ATTR),
+            trial_number=best.trial_number,
+            objective=ctx.metric,
+            objective_value=float(first.value) if first.value is not None else None,
+            storage=storage_label,
+            data_fingerprint=ctx.fingerprint,
+            checkpoint=ctx.backend.checkpoint_id,
+            sources=study.user_attrs.get("sources") or ctx.sources,
+            seed=ctx.seed,
+            min_context=ctx.spec.min_context,
+            selection=_selection(ctx, best, confirmed, settings),
+            latency={"validation": val_latency.as_dict(), "test": test_latency.as_dict()},
+            forecasts=forecasts,
+            validation_naive_price_mae=validation.naive_price_mae,
+            validation_skill=validation.skill,
+            test_naive_price_mae=test.naive_price_mae,
+            test_skill=test.skill,
+            complete_trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+            validation_end=_iso(ctx.bars.timestamps[ctx.windows.validation[-1]]),
+            test_end=_iso(ctx.bars.timestamps[ctx.windows.test[-1]]),
+            created_at=now,
+        ),
+    )
 
 
 def _selection(
     ctx: StudyContext, best: Candidate, confirmed: list[Candidate], settings: FinaliseSettings
-) -> dict[str, Any]:
-    return {
-        "method": (
+) -> Selection:
+    return Selection(
+        method=(
             f"the {len(confirmed)} best distinct configurations of the search (one seed set, "
             f"common to every trial) re-scored on {settings.draws} fresh seed sets; the lowest "
             f"mean {ctx.metric} wins; the first pass is not part of the mean"
         ),
-        "first_pass_price_mae": best.first_pass["price_mae"],
-        "confirmed_price_mae": best.mean("price_mae"),
-        "confirmed_price_mae_se": best.standard_error("price_mae"),
-        "first_pass_return_mae": best.first_pass["return_mae"],
-        "confirmed_return_mae": best.mean("return_mae"),
-        "confirmed_return_mae_se": best.standard_error("return_mae"),
-        "search_seed": ctx.seed,
-        "seeds": confirmation_seeds(ctx.seed, settings.draws),
-        "candidates": [c.summary(ctx.metric) for c in confirmed],
-    }
+        first_pass_price_mae=best.first_pass["price_mae"],
+        confirmed_price_mae=best.mean("price_mae"),
+        confirmed_price_mae_se=best.standard_error("price_mae"),
+        first_pass_return_mae=best.first_pass["return_mae"],
+        confirmed_return_mae=best.mean("return_mae"),
+        confirmed_return_mae_se=best.standard_error("return_mae"),
+        search_seed=ctx.seed,
+        seeds=tuple(confirmation_seeds(ctx.seed, settings.draws)),
+        candidates=tuple(c.summary(ctx.metric) for c in confirmed),
+    )
 
 
 def _skill(mae: float, naive: float) -> float:
@@ -258,7 +259,7 @@ def _publish(
     ctx: StudyContext,
     ledger: Ledger,
     key: str,
-    record: dict[str, Any],
+    record: Record,
     store: Path,
     *,
     scored_here: bool,
@@ -269,8 +270,9 @@ def _publish(
     location = str(written.path.resolve())
     if study.user_attrs.get("export_path") != location:
         study.set_user_attr("export_path", location)
-    if study.user_attrs.get("confirmation") != record["metadata"]["selection"]:
-        study.set_user_attr("confirmation", record["metadata"]["selection"])
+    confirmation = _confirmation(record).to_json()
+    if study.user_attrs.get("confirmation") != confirmation:
+        study.set_user_attr("confirmation", confirmation)
     summary = winner_summary(record)
     if study.user_attrs.get("winner") != summary:
         study.set_user_attr("winner", summary)
@@ -292,16 +294,22 @@ def _publish(
     return Finalised(record, written.path, scored_here, replaced)
 
 
-def _same_winner(old: dict[str, Any], new: dict[str, Any] | None) -> bool:
+def _same_winner(old: Summary, new: Record | None) -> bool:
     """Whether a replaced record named the same study and trial as its replacement."""
     if new is None:
         return False
-    meta = new.get("metadata", {})
     return (old.get("model"), old.get("study_name"), old.get("trial_number")) == (
-        new.get("model"),
-        meta.get("study_name"),
-        meta.get("trial_number"),
+        new.model,
+        new.metadata.study_name,
+        new.metadata.trial_number,
     )
+
+
+def _confirmation(record: Record) -> Selection:
+    """The record's ``metadata.selection`` (every record finalised here has one)."""
+    if record.metadata.selection is None:
+        raise StudyError(f"the record of {record.metadata.study_name} has no metadata.selection")
+    return record.metadata.selection
 
 
 def artifact_folder(store: Path) -> Path:
@@ -314,16 +322,19 @@ def artifact_folder(store: Path) -> Path:
 TRIAL_ARTIFACT_PREFIX = "dashboard:artifacts:{trial_id}:"
 
 
-def _attach(study: optuna.Study, record: dict[str, Any], picture: Path, store: Path) -> None:
+def _attach(study: optuna.Study, record: Record, picture: Path, store: Path) -> None:
     """Attach the picture to the winning trial in optuna-dashboard (once per trial)."""
     from optuna.artifacts import FileSystemArtifactStore
 
-    storage = study._storage
-    trial_id = storage.get_trial_id_from_study_id_trial_number(
-        study._study_id, record["metadata"]["trial_number"]
+    from storage.optuna_internals import (
+        set_study_system_attr,
+        study_system_attrs,
+        trial_id_of_number,
     )
+
+    trial_id = trial_id_of_number(study, record.metadata.trial_number)
     prefix = TRIAL_ARTIFACT_PREFIX.format(trial_id=trial_id)
-    attrs = storage.get_study_system_attrs(study._study_id)
+    attrs = study_system_attrs(study)
     if any(k.startswith(prefix) and picture.name in str(v) for k, v in attrs.items()):
         return
     folder = artifact_folder(store)
@@ -333,21 +344,21 @@ def _attach(study: optuna.Study, record: dict[str, Any], picture: Path, store: P
         FileSystemArtifactStore(str(folder)).write(artifact_id, handle)
     meta = {"artifact_id": artifact_id, "filename": picture.name, "mimetype": "image/png",
             "encoding": None}  # fmt: skip
-    storage.set_study_system_attr(study._study_id, prefix + artifact_id, json.dumps(meta))
+    set_study_system_attr(study, prefix + artifact_id, json.dumps(meta))
     if study.user_attrs.get("artifact_store") != str(folder):
         study.set_user_attr("artifact_store", str(folder))
 
 
-def winner_summary(record: dict[str, Any]) -> dict[str, Any]:
+def winner_summary(record: Record) -> dict[str, JSONValue]:
     """What ``status`` shows of the exported winner (a study attr, read without the store)."""
-    meta = record["metadata"]
+    meta = record.metadata
     return {
-        "study_name": meta["study_name"],
-        "trial_number": meta["trial_number"],
-        "objective": meta["objective"],
-        "validation": record["validation"],
-        "test": record["test"],
-        "confirmed_price_mae_se": meta["selection"]["confirmed_price_mae_se"],
+        "study_name": meta.study_name,
+        "trial_number": meta.trial_number,
+        "objective": record.objective,
+        "validation": record.validation.to_json(),
+        "test": record.test.to_json(),
+        "confirmed_price_mae_se": _confirmation(record).confirmed_price_mae_se,
     }
 
 
@@ -356,60 +367,60 @@ def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:
     finished them (no lost updates)."""
     scores = []
     for done in ledger.rounds(key):
-        record = json.loads(done.result)
-        test = record["test"]
+        record = Record.from_json(done.result, f"the finalisation row of {key}")
+        test = record.test
         scores.append(
             {
-                "trial_number": record["metadata"]["trial_number"],
+                "trial_number": record.metadata.trial_number,
                 "round": done.round_key,
-                "price_mae": test["price_mae"],
-                "return_mae": test["return_mae"],
-                "latency_s": test["latency_s"],
-                "naive_price_mae": test["naive_price_mae"],
-                "skill": test["skill"],
-                "beats_naive": test["beats_naive"],
-                "scored_at": record["metadata"]["created_at"],
+                "price_mae": test.price_mae,
+                "return_mae": test.return_mae,
+                "latency_s": test.latency_s,
+                "naive_price_mae": test.naive_price_mae,
+                "skill": test.skill,
+                "beats_naive": test.beats_naive,
+                "scored_at": record.metadata.created_at,
             }
         )
     if study.user_attrs.get("test_scores") != scores:
         study.set_user_attr("test_scores", scores)
 
 
-def _write_note(study: optuna.Study, record: dict[str, Any], path: Path) -> None:
+def _write_note(study: optuna.Study, record: Record, path: Path) -> None:
     from optuna_dashboard import save_note
 
-    test, validation, meta = record["test"], record["validation"], record["metadata"]
-    selection = meta["selection"]
-    metric = meta["objective"]
+    test, validation, meta = record.test, record.validation, record.metadata
+    selection = _confirmation(record)
+    metric = record.objective
     rows = "\n".join(
         f"| {c['trial_number']} | `{json.dumps(c['config'])}` "
         f"| {c['first_pass_' + metric]:.6g} "
         f"| {c['confirmed_' + metric]:.6g} ± {c['confirmed_' + metric + '_se']:.2g} |"
-        for c in selection["candidates"]
+        for c in selection.candidates
     )
     warning = (
         ""
-        if validation["beats_naive"]
+        if validation.beats_naive
         else "\n**Warning: this winner does not beat the naive (last close) forecast on "
         "validation.**\n"
     )
     save_note(
         study,
-        f"## Finalised: trial {meta['trial_number']}\n{warning}\n"
+        f"## Finalised: trial {meta.trial_number}\n{warning}\n"
         f"| window | price MAE | return MAE | naive price MAE | skill | beats naive | latency s |\n"
         f"| --- | --- | --- | --- | --- | --- | --- |\n"
-        f"| validation (confirmed) | {validation['price_mae']:.6g} "
-        f"± {selection['confirmed_price_mae_se']:.2g} | {validation['return_mae']:.6g} "
-        f"| {validation['naive_price_mae']:.6g} | {validation['skill']:.4f} "
-        f"| {validation['beats_naive']} | {validation['latency_s']:.4g} |\n"
-        f"| test (once) | {test['price_mae']:.6g} | {test['return_mae']:.6g} "
-        f"| {test['naive_price_mae']:.6g} | {test['skill']:.4f} | {test['beats_naive']} "
-        f"| {test['latency_s']:.4g} |\n\n"
-        f"### Confirmation ({len(selection['seeds'])} fresh seed sets)\n\n"
+        f"| validation (confirmed) | {validation.price_mae:.6g} "
+        f"± {selection.confirmed_price_mae_se:.2g} | {validation.return_mae:.6g} "
+        f"| {validation.naive_price_mae:.6g} | {validation.skill:.4f} "
+        f"| {validation.beats_naive} | {validation.latency_s:.4g} |\n"
+        f"| test (once) | {test.price_mae:.6g} | {test.return_mae:.6g} "
+        f"| {test.naive_price_mae:.6g} | {test.skill:.4f} | {test.beats_naive} "
+        f"| {test.latency_s:.4g} |\n\n"
+        f"### Confirmation ({len(selection.seeds)} fresh seed sets)\n\n"
         f"| trial | config | first pass | confirmed mean ± SE |\n| --- | --- | --- | --- |\n"
         f"{rows}\n\n"
-        f"Config: `{json.dumps(record['config'])}`\n\n"
-        f"Exported to `{path.resolve()}` at {meta['created_at']}.\n",
+        f"Config: `{json.dumps(record.config)}`\n\n"
+        f"Exported to `{path.resolve()}` at {meta.created_at}.\n",
     )
 
 

@@ -8,8 +8,6 @@ is not evaluated again but gets its recorded value (trial attr ``duplicate_of``)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import optuna
@@ -17,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import Scored, evaluate
 from objectives.metrics import score
+from objectives.settings import Settings, config_key
 from studies.context import StudyContext
 
 #: the trial attrs that carry a scoring (copied as they are to a duplicate)
@@ -30,16 +29,11 @@ SCORE_ATTRS = (
 )
 
 
-def config_key(config: Mapping[str, Any]) -> str:
-    """A canonical text of a configuration, equal for equal settings."""
-    return json.dumps(dict(config), sort_keys=True)
-
-
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
     """Score one trial on the validation window under the study's seed set."""
-    config = ctx.backend.space.suggest(trial)
-    trial.set_user_attr("config", config)
-    earlier = _scored_before(trial, config)
+    settings = ctx.backend.space.suggest(trial)
+    trial.set_user_attr("config", settings.to_config())
+    earlier = _scored_before(trial, settings)
     if earlier is not None:
         for key in SCORE_ATTRS:
             if key in earlier.user_attrs:
@@ -49,14 +43,16 @@ def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
         assert earlier.value is not None
         return float(earlier.value)
     if ctx.prune_chunk:
-        scored = _evaluate_in_chunks(trial, ctx, config)
+        scored = _evaluate_in_chunks(trial, ctx, settings)
     else:
-        scored = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, config, ctx.seed)
+        scored = evaluate(
+            ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, ctx.seed
+        )
     record_scoring(trial, scored)
     return float(getattr(scored.metrics, ctx.metric))
 
 
-def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, config: dict[str, Any]) -> Scored:
+def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settings) -> Scored:
     """Forecast the validation window ``ctx.prune_chunk`` targets at a time, reporting the
     running metric after each chunk so the study's pruner can stop a poor trial early.
 
@@ -67,7 +63,7 @@ def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, config: dict[str
     seconds = 0.0
     for step, start in enumerate(range(0, len(targets), ctx.prune_chunk)):
         chunk = targets[start : start + ctx.prune_chunk]
-        part = evaluate(ctx.search_evaluator, ctx.bars, chunk, config, ctx.seed)
+        part = evaluate(ctx.search_evaluator, ctx.bars, chunk, settings, ctx.seed)
         forecasts.append(part.forecast)
         seconds += part.seconds
         done = start + len(chunk)
@@ -91,11 +87,16 @@ def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
     trial.set_user_attr("trial_cost_s", round(scored.seconds, 6))
 
 
-def _scored_before(trial: optuna.Trial, config: Mapping[str, Any]) -> FrozenTrial | None:
-    """The first complete trial of the study with exactly this configuration."""
-    key = config_key(config)
+def _scored_before(trial: optuna.Trial, settings: Settings) -> FrozenTrial | None:
+    """The first complete trial of the study with exactly these settings."""
+    key = config_key(settings)
     for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        stored = other.user_attrs.get("config")
-        if stored is not None and config_key(stored) == key:
+        if stored_key(other) == key:
             return other
     return None
+
+
+def stored_key(trial: FrozenTrial) -> str | None:
+    """The canonical text of a finished trial's settings (its ``config`` attr), or ``None``."""
+    stored = trial.user_attrs.get("config")
+    return None if stored is None else json.dumps(stored, sort_keys=True)

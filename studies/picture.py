@@ -8,67 +8,73 @@ the record (``metadata.forecasts``), so the PNG can be redrawn by whoever publis
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 
 from objectives.evaluator import Evaluator
+from objectives.settings import Settings
+from storage.record import Forecasts, Record
 from studies.context import StudyContext
+from studies.exceptions import StudyError
 
 BAND = (0.1, 0.9)
 
 
 def forecast_data(
-    ctx: StudyContext, config: dict[str, Any], validation: np.ndarray, test: np.ndarray
-) -> dict[str, Any]:
+    ctx: StudyContext, settings: Settings, validation: np.ndarray, test: np.ndarray
+) -> Forecasts:
     """The numbers the picture shows, for both windows (forecasts already computed are reused;
     only the band's quantiles are drawn here, from the same seeds)."""
     bands = [
-        _band(ctx.search_evaluator, ctx.windows.validation, config, ctx.seed),
-        _band(ctx.test_evaluator, ctx.windows.test, config, ctx.seed),
+        _band(ctx.search_evaluator, ctx.windows.validation, settings, ctx.seed),
+        _band(ctx.test_evaluator, ctx.windows.test, settings, ctx.seed),
     ]
     targets = np.concatenate([ctx.windows.validation, ctx.windows.test])
     band = np.concatenate(bands)
-    return {
-        "timestamps": [str(t.astype("datetime64[s]")) + "Z" for t in ctx.bars.timestamps[targets]],
-        "actual": ctx.bars.close[targets].tolist(),
-        "naive": ctx.bars.close[targets - 1].tolist(),
-        "forecast": [*map(float, validation), *map(float, test)],
-        "band_quantiles": list(BAND),
-        "band_low": band[:, 0].tolist(),
-        "band_high": band[:, 1].tolist(),
-        "validation_count": len(ctx.windows.validation),
-    }
+    return Forecasts(
+        timestamps=tuple(
+            str(t.astype("datetime64[s]")) + "Z" for t in ctx.bars.timestamps[targets]
+        ),
+        actual=tuple(ctx.bars.close[targets].tolist()),
+        naive=tuple(ctx.bars.close[targets - 1].tolist()),
+        forecast=(*map(float, validation), *map(float, test)),
+        band_quantiles=BAND,
+        band_low=tuple(band[:, 0].tolist()),
+        band_high=tuple(band[:, 1].tolist()),
+        validation_count=len(ctx.windows.validation),
+    )
 
 
-def _band(evaluator: Evaluator, targets: np.ndarray, config: dict[str, Any], seed: int):
-    return np.asarray(evaluator.forecast_quantiles(targets, config, seed, list(BAND)))
+def _band(evaluator: Evaluator, targets: np.ndarray, settings: Settings, seed: int) -> np.ndarray:
+    return np.asarray(evaluator.forecast_quantiles(targets, settings, seed, list(BAND)))
 
 
-def render(record: dict[str, Any]) -> bytes:
+def render(record: Record) -> bytes:
     """The PNG of a record's ``metadata.forecasts``."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    data = record["metadata"]["forecasts"]
-    x = np.array([t.rstrip("Z") for t in data["timestamps"]], dtype="datetime64[s]")  # UTC
-    split = data["validation_count"]
+    data = record.metadata.forecasts
+    if data is None:
+        raise StudyError(f"the record of {record.metadata.study_name} has no metadata.forecasts")
+    x = np.array([t.rstrip("Z") for t in data.timestamps], dtype="datetime64[s]")  # UTC
+    split = data.validation_count
     figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
     axes.fill_between(
-        x, data["band_low"], data["band_high"], color="tab:blue", alpha=0.2, step="mid",
+        x, data.band_low, data.band_high, color="tab:blue", alpha=0.2, step="mid",
         label=f"forecast {int(BAND[0] * 100)}-{int(BAND[1] * 100)}% of samples",
     )  # fmt: skip
-    axes.plot(x, data["actual"], "o-", color="black", markersize=3, label="actual close")
-    axes.plot(x, data["forecast"], "s-", color="tab:blue", markersize=3, label="winner forecast")
-    axes.plot(x, data["naive"], "--", color="tab:gray", label="naive (last close)")
+    axes.plot(x, data.actual, "o-", color="black", markersize=3, label="actual close")
+    axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, label="winner forecast")
+    axes.plot(x, data.naive, "--", color="tab:gray", label="naive (last close)")
     axes.axvline(x[split] - (x[split] - x[split - 1]) / 2, color="tab:red", linestyle=":")
-    validation, test = record["validation"], record["test"]
+    validation, test = record.validation, record.test
     axes.set_title(
-        f"{record['model']} {record['symbol']}, trial {record['metadata']['trial_number']}: "
-        f"validation MAE {validation['price_mae']:.4g} (naive {validation['naive_price_mae']:.4g})"
-        f" | test MAE {test['price_mae']:.4g} (naive {test['naive_price_mae']:.4g})",
+        f"{record.model} {record.symbol}, trial {record.metadata.trial_number}: "
+        f"validation MAE {validation.price_mae:.4g} (naive {validation.naive_price_mae:.4g})"
+        f" | test MAE {test.price_mae:.4g} (naive {test.naive_price_mae:.4g})",
         fontsize=9,
     )
     axes.text(0.01, 0.97, "validation", transform=axes.transAxes, va="top", fontsize=8)

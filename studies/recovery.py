@@ -21,6 +21,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from storage.optuna_internals import set_trial_state, stored_trial
 from studies.owners import WORKER_ATTR, is_dead_local
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ def recover_dead_trials(
     ``orphans_now``: a worker retrying its own ``ask`` after a lost acknowledgement fails
     trials that have no worker at once (under the budget lock every live taker has written its
     worker before releasing it, so such a trial is the lost ``ask``'s)."""
-    storage = study._storage
     now = datetime.datetime.now()
     failed: list[FrozenTrial] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -44,8 +44,8 @@ def recover_dead_trials(
             dead = orphans_now or (now - started).total_seconds() > grace_period_s
         else:
             dead = is_dead_local(str(worker))
-        if dead and _fail(storage, trial._trial_id):
-            failed.append(storage.get_trial(trial._trial_id))
+        if dead and _fail(study, trial):
+            failed.append(stored_trial(study, trial))
     retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     for trial in failed:
         logger.warning("trial %d of %s: worker died; retrying", trial.number, study.study_name)
@@ -80,8 +80,8 @@ def requeue_interrupted(study: optuna.Study, trial: FrozenTrial, max_retry: int)
     )
 
 
-def _fail(storage: optuna.storages.BaseStorage, trial_id: int) -> bool:
+def _fail(study: optuna.Study, trial: FrozenTrial) -> bool:
     try:
-        return storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        return set_trial_state(study, trial, TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False  # another worker failed it first

@@ -9,20 +9,20 @@ where it came from (user attr ``source``), which the dashboard shows.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 
+from objectives.settings import Params
 from studies.context import StudyContext
 
 MAX_WARM = 3
 
 
-def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[dict[str, Any], str]]:
+def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[Params, str]]:
     """(params, source) of other symbols' winners that fit this study's search space."""
     identity = ctx.identity()
-    found: list[tuple[str, dict[str, Any], str]] = []
+    found: list[tuple[str, Params, str]] = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         attrs = summary.user_attrs
         winner = attrs.get("winner")
@@ -40,7 +40,7 @@ def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[dic
         source = f"warm start: winner of {summary.study_name} (trial {trial.number})"
         scored_at = (attrs.get("test_scores") or [{}])[-1].get("scored_at", "")
         found.append((scored_at, trial.params, source))
-    out: list[tuple[dict[str, Any], str]] = []
+    out: list[tuple[Params, str]] = []
     seen: set[str] = set()
     for _, params, source in sorted(found, key=lambda f: f[0], reverse=True):
         key = _canonical(params)
@@ -52,5 +52,5 @@ def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[dic
     return out
 
 
-def _canonical(value: Any) -> str:
+def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=str)

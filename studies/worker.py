@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from storage.faults import DB_ERRORS, is_db_error, is_permanent, root_cause
 from storage.ledger import Ledger, trial_counts
+from storage.optuna_internals import record_heartbeat, stored_trial, study_id, trial_id
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.objective import objective
@@ -100,7 +101,7 @@ def run_study(
             ran += 1
             consecutive_failures = consecutive_failures + 1 if state == TrialState.FAIL else 0
             if consecutive_failures >= settings.max_consecutive_failures:
-                last = study._storage.get_trial(trial._trial_id).user_attrs.get("fail_reason")
+                last = stored_trial(study, trial).user_attrs.get("fail_reason")
                 raise StudyError(
                     f"{consecutive_failures} trials of {ctx.name} failed in a row "
                     f"(last: {last}); each trial's fail_reason is in the dashboard"
@@ -113,7 +114,7 @@ def run_study(
 
 
 def _counts(study: optuna.Study, ledger: Ledger) -> dict[str, int]:
-    return trial_counts(ledger.engine, study._study_id)
+    return trial_counts(ledger.engine, study_id(study))
 
 
 def _finished(counts: dict[str, int]) -> int:
@@ -158,7 +159,7 @@ def _take_trial(
     with ledger.budget_lock(study.study_name):
         if asked:  # a retry: ask returned, recording its owner failed
             trial = asked[0]
-            study._storage.record_heartbeat(trial._trial_id)
+            record_heartbeat(study, trial)
             trial.set_user_attr(WORKER_ATTR, this_worker())
             study.sampler = sampler_for_trial(ctx.seed, trial.number)
             return trial, _counts(study, ledger)
@@ -176,7 +177,7 @@ def _take_trial(
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
         asked.append(trial)
-        study._storage.record_heartbeat(trial._trial_id)
+        record_heartbeat(study, trial)
         trial.set_user_attr(WORKER_ATTR, this_worker())
     study.sampler = sampler_for_trial(ctx.seed, trial.number)  # read at suggest time
     return trial, counts
@@ -187,7 +188,7 @@ def _run_trial(
 ) -> TrialState | None:
     """Run the objective with a heartbeat; retry exceptions, then record FAIL with the reason.
     ``None``: the trial was finished by another worker meanwhile (not a failure of ours)."""
-    heartbeat = _heartbeat(study, trial._trial_id, settings.heartbeat_interval_s)
+    heartbeat = _heartbeat(study, trial, settings.heartbeat_interval_s)
     value: float | None = None
     reason = ""
     try:
@@ -212,7 +213,7 @@ def _run_trial(
                         # the database, not the trial, failed: wait for it, then try again
                         # without using up an attempt (suggested params are kept)
                         logger.debug("trial %d: %s", trial.number, root_cause(exc))
-                        _resilient(lambda: study._storage.get_trial(trial._trial_id), settings)
+                        _resilient(lambda: stored_trial(study, trial), settings)
                         attempt -= 1
                         continue
                     reason = f"{type(exc).__name__}: {exc}"
@@ -251,7 +252,7 @@ def _tell(
     def tell_once() -> TrialState:
         nonlocal tried
         if tried:
-            current = study._storage.get_trial(trial._trial_id)
+            current = stored_trial(study, trial)
             if current.state.is_finished():
                 return current.state
         tried = True
@@ -278,7 +279,7 @@ def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSetting
         trial.set_user_attr("interrupted", True)  # status counts these apart from failures
         trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM); queued again")
         study.tell(trial, state=TrialState.FAIL)
-        requeue_interrupted(study, study._storage.get_trial(trial._trial_id), settings.max_retry)
+        requeue_interrupted(study, stored_trial(study, trial), settings.max_retry)
     except Exception as exc:  # noqa: BLE001 - best effort on the way out; recovery covers it
         logger.warning("could not record the interruption of trial %d: %s", trial.number, exc)
 
@@ -344,9 +345,10 @@ class _RecoveryClock:
         return True
 
 
-def _heartbeat(study: optuna.Study, trial_id: int, interval_s: int) -> Periodic:
+def _heartbeat(study: optuna.Study, trial: optuna.Trial, interval_s: int) -> Periodic:
     """Records the trial's heartbeat every ``interval_s`` seconds while it runs."""
-    storage: Any = study._storage
     return Periodic(
-        f"heartbeat of trial id {trial_id}", interval_s, lambda: storage.record_heartbeat(trial_id)
+        f"heartbeat of trial id {trial_id(trial)}",
+        interval_s,
+        lambda: record_heartbeat(study, trial),
     )

@@ -10,25 +10,46 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from objectives.bars import Bars
 from objectives.evaluator import BACKEND_MODULES, window_seed
+from objectives.settings import check_keys
 
 BACKEND_MODULES.setdefault("fake", __name__)
 
 
-class FakeSpace:
-    def suggest(self, trial: Any) -> dict[str, Any]:
-        return {
-            "drift": trial.suggest_float("drift", -0.02, 0.02),
-            "noise": trial.suggest_float("noise", 0.0, 0.05),
-        }
+@dataclass(frozen=True)
+class FakeSettings:
+    drift: float
+    noise: float
 
-    def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"drift": float(params["drift"]), "noise": float(params["noise"])}
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> FakeSettings:
+        check_keys("fake", config, ("drift", "noise"))
+        return cls(float(config["drift"]), float(config["noise"]))
+
+    def to_config(self) -> dict[str, float]:
+        return {"drift": self.drift, "noise": self.noise}
+
+    def to_params(self) -> dict[str, float]:
+        return self.to_config()
+
+
+class FakeSpace:
+    def suggest(self, trial: Any) -> FakeSettings:
+        return FakeSettings(
+            trial.suggest_float("drift", -0.02, 0.02), trial.suggest_float("noise", 0.0, 0.05)
+        )
+
+    def from_params(self, params: Mapping[str, Any]) -> FakeSettings:
+        return FakeSettings(float(params["drift"]), float(params["noise"]))
+
+    def from_config(self, config: Mapping[str, Any]) -> FakeSettings:
+        return FakeSettings.from_config(config)
 
     def known_good(self) -> list[dict[str, Any]]:
         return [{"drift": 0.0, "noise": 0.0}]
@@ -37,12 +58,15 @@ class FakeSpace:
         return {"drift": [-0.02, 0.02], "noise": [0.0, 0.05]}
 
 
+SPACE = FakeSpace()
+
+
 class FakeEvaluator:
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
         self.calls = 0
 
-    def forecast_close(self, targets: np.ndarray, config: Mapping[str, Any], seed: int):
+    def forecast_close(self, targets: np.ndarray, settings: FakeSettings, seed: int):
         self.calls += 1
         if os.environ.get("FAKE_FAIL"):
             raise RuntimeError("simulated out of memory")
@@ -53,15 +77,15 @@ class FakeEvaluator:
         for target in np.asarray(targets):
             context = self.bars.close[:target]  # rows < target only
             rng = np.random.default_rng(window_seed(seed, int(target)))
-            noise = rng.standard_normal() * config["noise"] * context[-1]
-            out.append(context[-1] * (1 + config["drift"]) + noise)
+            noise = rng.standard_normal() * settings.noise * context[-1]
+            out.append(context[-1] * (1 + settings.drift) + noise)
         return np.asarray(out)
 
-    def forecast_quantiles(self, targets, config, seed, quantiles):
+    def forecast_quantiles(self, targets, settings: FakeSettings, seed, quantiles):
         from statistics import NormalDist
 
-        centre = np.array([self.bars.close[t - 1] * (1 + config["drift"]) for t in targets])
-        spread = np.array([self.bars.close[t - 1] * config["noise"] for t in targets])
+        centre = np.array([self.bars.close[t - 1] * (1 + settings.drift) for t in targets])
+        spread = np.array([self.bars.close[t - 1] * settings.noise for t in targets])
         z = np.array([NormalDist().inv_cdf(q) for q in quantiles])
         return centre[:, None] + spread[:, None] * z[None, :]
 

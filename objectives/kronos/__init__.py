@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from objectives.kronos.evaluator import KronosBackend, KronosEvaluator, check_config
-from objectives.kronos.space import KronosSpace
+from objectives.kronos.evaluator import KronosBackend, KronosEvaluator
+from objectives.kronos.space import KronosSettings, KronosSpace
 
-__all__ = ["KronosBackend", "KronosEvaluator", "KronosSpace", "check_config", "load"]
+__all__ = ["SPACE", "KronosBackend", "KronosEvaluator", "KronosSettings", "KronosSpace", "load"]
+
+
+#: the search space and settings type, usable without loading the model
+SPACE = KronosSpace()
 
 
 def load(

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,9 +23,8 @@ import torch
 from models.kronos import LoadedKronos
 from objectives.bars import Bars
 from objectives.cache import DEFAULT_CACHE_BYTES, BoundedCache
-from objectives.evaluator import window_seed
-from objectives.exceptions import DataError
-from objectives.kronos.space import KronosSpace
+from objectives.evaluator import BoundEvaluator, window_seed
+from objectives.kronos.space import KronosSettings, KronosSpace
 from objectives.kronos.stages import (
     Stage1,
     denormalise,
@@ -39,48 +37,6 @@ from objectives.kronos.stages import (
 )
 
 logger = logging.getLogger(__name__)
-
-UPSTREAM_MAX_CONTEXT = 512  # contexts above 512 are truncated upstream
-
-
-def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The sampling config with types fixed and ranges checked; ``DataError`` names a bad value
-    (one line, e.g. ``Kronos top_p must be in (0, 1], got 2.0``)."""
-    missing = [k for k in ("temperature", "top_k", "top_p", "sample_count", "max_context", "clip")
-               if k not in config]  # fmt: skip
-    if missing:
-        raise DataError(f"Kronos config lacks {', '.join(map(repr, missing))}")
-    out = {
-        "temperature": _number(config, "temperature", float),
-        "top_k": _number(config, "top_k", int),
-        "top_p": _number(config, "top_p", float),
-        "sample_count": _number(config, "sample_count", int),
-        "max_context": min(_number(config, "max_context", int), UPSTREAM_MAX_CONTEXT),
-        "clip": _number(config, "clip", float),
-    }
-    for name in ("temperature", "clip"):
-        if not out[name] > 0:
-            raise DataError(f"Kronos {name} must be positive, got {out[name]}")
-    for name in ("sample_count", "max_context"):
-        if out[name] < 1:
-            raise DataError(f"Kronos {name} must be at least 1, got {out[name]}")
-    if out["top_k"] < 0:
-        raise DataError(f"Kronos top_k must be 0 (off) or more, got {out['top_k']}")
-    if not 0 < out["top_p"] <= 1:
-        raise DataError(f"Kronos top_p must be in (0, 1], got {out['top_p']}")
-    return out
-
-
-def _number(config: Mapping[str, Any], name: str, kind: type) -> Any:
-    """``config[name]`` as ``kind`` (an int must be whole), else a one-line ``DataError``."""
-    value = config[name]
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"Kronos {name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or (kind is int and number != int(number)):
-        raise DataError(f"Kronos {name} must be a finite {kind.__name__}, got {value!r}")
-    return kind(number)
 
 
 class KronosBackend:
@@ -105,30 +61,19 @@ class KronosBackend:
         return KronosBackend(self.loaded, self.device, cache_bytes=0)
 
 
-class KronosEvaluator:
+class KronosEvaluator(BoundEvaluator[KronosSettings]):
     """Kronos bound to one symbol's bars."""
 
     def __init__(self, backend: KronosBackend, bars: Bars) -> None:
+        super().__init__(backend.space, backend.stage1_cache, bars)
         self.backend = backend
-        self.bars = bars
-        self.fingerprint = bars.fingerprint()
         self.x = features(bars.prices, bars.volume, bars.amount)  # (N, 6) float32
         self.stamp = time_features(bars.timestamps)  # (N, 5) float32
 
-    def _windows(self, targets: list[int], max_context: int, clip: float) -> dict[int, Stage1]:
+    def _windows(self, targets: list[int], settings: KronosSettings) -> list[Stage1]:
         """Stage 1 for every target, from the cache or computed window by window."""
-        cache = self.backend.stage1_cache
-        found: dict[int, Stage1] = {}
-        for i in dict.fromkeys(targets):
-            hit = cache.get((self.fingerprint, i, max_context, clip))
-            found[i] = (
-                hit
-                if hit is not None
-                else cache.put(
-                    (self.fingerprint, i, max_context, clip), self._window(i, max_context, clip)
-                )
-            )
-        return found
+        context, clip = settings.context, settings.clip
+        return self.stage1(targets, (context, clip), lambda i: self._window(i, context, clip))
 
     def _window(self, i: int, max_context: int, clip: float) -> Stage1:
         """One window's stage 1, alone: tokenise; the transformer pass is shared by the clips
@@ -140,56 +85,53 @@ class KronosEvaluator:
             s1, s2 = tokenizer.encode(torch.from_numpy(z[None]).to(device))  # (1, L) each
         tokens = torch.cat([s1, s2], dim=1).cpu().numpy()
         key = (self.fingerprint, i, max_context, hashlib.sha1(tokens.tobytes()).hexdigest())
-        shared = self.backend.stage1_cache.get(key)
+        shared = self.stage1_cache.get(key)
         if shared is None:
             stamp = torch.from_numpy(self.stamp[i - length : i][None]).to(device)
             part = stage1_tokens(self.backend.predictor, tokenizer, s1, s2, stamp, max_context)[0]
-            shared = self.backend.stage1_cache.put(key, Stage1(*part, mean, std))
+            shared = self.stage1_cache.put(key, Stage1(*part, mean, std))
         return shared
 
     def forecast_bars(
-        self, targets: np.ndarray, config: Mapping[str, Any], seed: int
+        self, targets: np.ndarray, settings: KronosSettings | Mapping[str, object], seed: int
     ) -> np.ndarray:
         """Mean decoded bars (len(targets), 6): open, high, low, close, volume, amount."""
-        cfg = check_config(config)
-        targets_list = [int(i) for i in np.asarray(targets).reshape(-1)]
-        for i in targets_list:
-            if not 1 <= i <= len(self.bars):
-                raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
-        windows = self._windows(targets_list, cfg["max_context"], cfg["clip"])
-        chosen = [windows[i] for i in targets_list]
+        settings = self.settings(settings)
+        rows = self.targets(targets)
+        windows = self._windows(rows, settings)
         bars = [
-            sample_window(
-                self.backend.predictor,
-                self.backend.tokenizer,
-                window,
-                cfg,
-                torch.Generator().manual_seed(window_seed(seed, i)),
+            denormalise(
+                sample_window(
+                    self.backend.predictor, self.backend.tokenizer, window, settings,
+                    torch.Generator().manual_seed(window_seed(seed, i)),
+                ),
+                window.mean,
+                window.std,
             )
-            for i, window in zip(targets_list, chosen, strict=True)
-        ]
-        return np.stack(
-            [denormalise(bar, w.mean, w.std) for bar, w in zip(bars, chosen, strict=True)]
-        ).reshape(len(targets_list), 6)
+            for i, window in zip(rows, windows, strict=True)
+        ]  # fmt: skip
+        return np.stack(bars).reshape(len(rows), 6)
 
     def forecast_close(
-        self, targets: np.ndarray, config: Mapping[str, Any], seed: int
+        self, targets: np.ndarray, settings: KronosSettings | Mapping[str, object], seed: int
     ) -> np.ndarray:
-        return self.forecast_bars(targets, config, seed)[:, 3].astype(np.float64)
+        return self.forecast_bars(targets, settings, seed)[:, 3].astype(np.float64)
 
     def forecast_quantiles(
-        self, targets: np.ndarray, config: Mapping[str, Any], seed: int, quantiles: list[float]
+        self,
+        targets: np.ndarray,
+        settings: KronosSettings | Mapping[str, object],
+        seed: int,
+        quantiles: list[float],
     ) -> np.ndarray:
         """Quantiles ``(len(targets), len(quantiles))`` of the sampled closes (each of the
         ``sample_count`` draws decoded and un-normalised), from the same draws as the forecast."""
-        cfg = check_config(config)
-        targets_list = [int(i) for i in np.asarray(targets).reshape(-1)]
-        windows = self._windows(targets_list, cfg["max_context"], cfg["clip"])
+        settings = self.settings(settings)
+        rows = self.targets(targets)
         out = []
-        for i in targets_list:
-            window = windows[i]
+        for i, window in zip(rows, self._windows(rows, settings), strict=True):
             bars, counts = sample_window_draws(
-                self.backend.predictor, self.backend.tokenizer, window, cfg,
+                self.backend.predictor, self.backend.tokenizer, window, settings,
                 torch.Generator().manual_seed(window_seed(seed, i)),
             )  # fmt: skip
             closes = denormalise(bars, window.mean, window.std)[:, 3].astype(np.float64)

@@ -16,9 +16,11 @@ max_context, clip``) with the values upstream will really apply.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from objectives.exceptions import DataError
+from objectives.settings import Config, ModelSpace, Params, check_keys, number, param
 
 if TYPE_CHECKING:
     import optuna
@@ -36,6 +38,8 @@ CLIP = (0.5, 5.0)
 MAX_CONTEXT_STEP = 8
 CLIP_STEP = 0.05
 
+UPSTREAM_MAX_CONTEXT = 512  # contexts above 512 are truncated upstream
+
 #: the trading code's best known setting, as it was written there
 TRADING_BEST = {
     "temperature": 0.152,
@@ -47,12 +51,102 @@ TRADING_BEST = {
 }
 
 
-class KronosSpace:
+KEYS = ("temperature", "top_p", "top_k", "sample_count", "max_context", "clip")
+
+
+@dataclass(frozen=True)
+class KronosSettings:
+    """One Kronos sampling setting in the trading code's names, with upstream's meaning:
+    ``top_k > 0`` means top-k and ``top_p`` is then ignored, ``top_k == 0`` means top-p.
+    Checked when made; a bad value is a one-line ``DataError``."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    sample_count: int
+    max_context: int
+    clip: float
+
+    def __post_init__(self) -> None:
+        for name in ("temperature", "clip"):
+            if not getattr(self, name) > 0:
+                raise DataError(f"Kronos {name} must be positive, got {getattr(self, name)}")
+        for name in ("sample_count", "max_context"):
+            if getattr(self, name) < 1:
+                raise DataError(f"Kronos {name} must be at least 1, got {getattr(self, name)}")
+        if self.top_k < 0:
+            raise DataError(f"Kronos top_k must be 0 (off) or more, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise DataError(f"Kronos top_p must be in (0, 1], got {self.top_p}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> KronosSettings:
+        """From the trading code's keys (all six, no others); values may be numeric text."""
+        check_keys("Kronos", config, KEYS)
+        return cls(
+            temperature=number("Kronos", "temperature", config["temperature"], float),
+            top_p=number("Kronos", "top_p", config["top_p"], float),
+            top_k=number("Kronos", "top_k", config["top_k"], int),
+            sample_count=number("Kronos", "sample_count", config["sample_count"], int),
+            max_context=number("Kronos", "max_context", config["max_context"], int),
+            clip=number("Kronos", "clip", config["clip"], float),
+        )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object]) -> KronosSettings:
+        """From Optuna params (``filter`` and the active one of ``top_k`` / ``top_p``)."""
+        kind = param("Kronos", params, "filter")
+        if kind == "top_k":
+            top_k, top_p = number("Kronos", "top_k", param("Kronos", params, "top_k"), int), 1.0
+        elif kind == "top_p":
+            top_k, top_p = 0, number("Kronos", "top_p", param("Kronos", params, "top_p"), float)
+        else:
+            raise DataError(f"unknown Kronos filter {kind!r}; expected top_k or top_p")
+        clip = number("Kronos", "clip", param("Kronos", params, "clip"), float)
+        return cls(
+            temperature=number(
+                "Kronos", "temperature", param("Kronos", params, "temperature"), float
+            ),
+            top_p=top_p,
+            top_k=top_k,
+            sample_count=number(
+                "Kronos", "sample_count", param("Kronos", params, "sample_count"), int
+            ),
+            max_context=number(
+                "Kronos", "max_context", param("Kronos", params, "max_context"), int
+            ),
+            clip=round(clip, 6),  # grid values without float dust
+        )
+
+    def to_config(self) -> Config:
+        return {name: getattr(self, name) for name in KEYS}
+
+    def to_params(self) -> Params:
+        active: Params = {"filter": "top_k", "top_k": self.top_k} if self.top_k > 0 else {
+            "filter": "top_p", "top_p": self.top_p}  # fmt: skip
+        return {
+            **active,
+            "temperature": self.temperature,
+            "sample_count": self.sample_count,
+            "max_context": self.max_context,
+            "clip": self.clip,
+        }
+
+    @property
+    def context(self) -> int:
+        """The context length upstream really uses (it truncates above 512)."""
+        return min(self.max_context, UPSTREAM_MAX_CONTEXT)
+
+
+class KronosSpace(ModelSpace[KronosSettings]):
     """Optuna params: ``filter``, ``top_k`` | ``top_p``, ``temperature``, ``sample_count``,
     ``max_context``, ``clip``."""
 
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        params: dict[str, Any] = {"filter": trial.suggest_categorical("filter", list(FILTERS))}
+    settings = KronosSettings
+    trading_best = TRADING_BEST
+
+    def suggest(self, trial: optuna.Trial) -> KronosSettings:
+        params: Params = {"filter": trial.suggest_categorical("filter", list(FILTERS))}
         if params["filter"] == "top_k":
             params["top_k"] = trial.suggest_int("top_k", *TOP_K)
         else:
@@ -63,43 +157,9 @@ class KronosSpace:
             "max_context", *MAX_CONTEXT, step=MAX_CONTEXT_STEP
         )
         params["clip"] = trial.suggest_float("clip", *CLIP, step=CLIP_STEP)
-        return self.config_from_params(params)
+        return KronosSettings.from_params(params)
 
-    def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        try:
-            kind = params["filter"]
-            if kind == "top_k":
-                top_k, top_p = int(params["top_k"]), 1.0
-            elif kind == "top_p":
-                top_k, top_p = 0, float(params["top_p"])
-            else:
-                raise DataError(f"unknown Kronos filter {kind!r}; expected top_k or top_p")
-            return {
-                "temperature": float(params["temperature"]),
-                "top_p": top_p,
-                "top_k": top_k,
-                "sample_count": int(params["sample_count"]),
-                "max_context": int(params["max_context"]),
-                "clip": round(float(params["clip"]), 6),  # grid values without float dust
-            }
-        except KeyError as exc:
-            raise DataError(f"Kronos trial params lack {exc.args[0]!r}") from None
-
-    def known_good(self) -> list[dict[str, Any]]:
-        """The trading code's best: ``top_k 20`` is active, so its ``top_p 0.83`` is dropped."""
-        best = TRADING_BEST
-        return [
-            {
-                "filter": "top_k",
-                "top_k": best["top_k"],
-                "temperature": best["temperature"],
-                "sample_count": best["sample_count"],
-                "max_context": best["max_context"],
-                "clip": best["clip"],
-            }
-        ]
-
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "model": "kronos",
             "params": {

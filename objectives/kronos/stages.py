@@ -4,8 +4,9 @@ Upstream (``KronosPredictor.predict`` with ``pred_len=1``) z-scores the whole co
 given, clips it, tokenises all of it, runs the transformer on the last ``max_context`` tokens
 with their time features, samples s1 then s2 (``sample_count`` times), decodes the last
 ``max_context`` tokens of context + new token, averages the decoded bars over the samples and
-un-normalises them. Stage 1 (:func:`stage1`) does everything that does not depend on sampling;
-stage 2 (:func:`sample_window`) samples and decodes each distinct token once.
+un-normalises them. Stage 1 (the tokenizer, then :func:`stage1_tokens`) does everything that
+does not depend on sampling; stage 2 (:func:`sample_window`) samples and decodes each distinct
+token once.
 
 For ``pred_len=1`` upstream's transformer sees only the context's time features (the target's
 stamp would only be read for a second step), so the target's timestamp is not needed.
@@ -13,9 +14,7 @@ stamp would only be read for a second step), so the target's timestamp is not ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ import torch
 from models.kronos import Kronos, KronosTokenizer
 from models.kronos.layers import KV
 from objectives.kronos.sampling import draw, filtered_probs
+from objectives.kronos.space import KronosSettings
 
 STD_EPS = 1e-5  # upstream: (x - mean) / (std + 1e-5)
 
@@ -81,20 +81,6 @@ class Stage1:
 
 
 @torch.no_grad()
-def stage1(
-    predictor: Kronos,
-    tokenizer: KronosTokenizer,
-    x: torch.Tensor,
-    stamp: torch.Tensor,
-    max_context: int,
-) -> list[tuple[torch.Tensor, torch.Tensor, KV, list[KV]]]:
-    """Normalised contexts (B, L, 6) and time features (B, L, 5) -> per window
-    (s1_logits, last_hidden, dep_kv, prefix); see :class:`Stage1`."""
-    s1, s2 = tokenizer.encode(x)  # (B, L) each
-    return stage1_tokens(predictor, tokenizer, s1, s2, stamp, max_context)
-
-
-@torch.no_grad()
 def stage1_tokens(
     predictor: Kronos,
     tokenizer: KronosTokenizer,
@@ -103,7 +89,8 @@ def stage1_tokens(
     stamp: torch.Tensor,
     max_context: int,
 ) -> list[tuple[torch.Tensor, torch.Tensor, KV, list[KV]]]:
-    """:func:`stage1` from the context's tokens (B, L): everything after the tokenizer."""
+    """Stage 1 from the context's tokens (B, L), time features (B, L, 5): everything after the
+    tokenizer, per window (s1_logits, last_hidden, dep_kv, prefix); see :class:`Stage1`."""
     B, L = s1.shape
     w = min(L, max_context)  # the transformer's window
     hidden = predictor.hidden(s1[:, L - w :], s2[:, L - w :], stamp[:, L - w :])  # (B, w, C)
@@ -129,11 +116,11 @@ def sample_window(
     predictor: Kronos,
     tokenizer: KronosTokenizer,
     window: Stage1,
-    config: Mapping[str, Any],
+    settings: KronosSettings,
     generator: torch.Generator,
 ) -> np.ndarray:
     """Stage 2 for one window: its mean decoded bar (6,), z-scored, as upstream averages it."""
-    bars, counts = sample_window_draws(predictor, tokenizer, window, config, generator)
+    bars, counts = sample_window_draws(predictor, tokenizer, window, settings, generator)
     return (counts[:, None] * bars).sum(0) / counts.sum()
 
 
@@ -142,7 +129,7 @@ def sample_window_draws(
     predictor: Kronos,
     tokenizer: KronosTokenizer,
     window: Stage1,
-    config: Mapping[str, Any],
+    settings: KronosSettings,
     generator: torch.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stage 2 for one window: the distinct decoded bars ``(P, 6)`` float64, z-scored, and how
@@ -153,7 +140,8 @@ def sample_window_draws(
     computed in one call and the distinct (s1, s2) pairs decoded in one call: the shapes depend
     only on this window's draws, so the result is the same whatever else is being scored.
     """
-    T, k, p, n = config["temperature"], config["top_k"], config["top_p"], config["sample_count"]
+    T, k, p = settings.temperature, settings.top_k, settings.top_p
+    n = settings.sample_count
     device = window.last_hidden.device
     s1 = draw(filtered_probs(window.s1_logits[None], T, k, p)[0], n, generator)  # (n,)
     s1_values, s1_counts = torch.unique(s1, return_counts=True)  # sorted, (m,) each

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from objectives.toto.aggregation import Aggregate, aggregate, parse
-from objectives.toto.evaluator import TotoBackend, TotoEvaluator, check_config
-from objectives.toto.space import TotoSpace
+from objectives.toto.evaluator import TotoBackend, TotoEvaluator
+from objectives.toto.space import TotoSettings, TotoSpace
 
 __all__ = [
+    "SPACE",
     "Aggregate",
     "TotoBackend",
     "TotoEvaluator",
+    "TotoSettings",
     "TotoSpace",
-    "check_config",
     "aggregate",
     "load",
     "parse",
 ]
+
+
+#: the search space and settings type, usable without loading the model
+SPACE = TotoSpace()
 
 
 def load(

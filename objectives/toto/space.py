@@ -12,7 +12,7 @@ Optuna params:
 
 ``quantile_plus_std_Q_S`` is not searched: the trading code reads any spec starting
 ``quantile_`` as a plain quantile, so it means ``quantile_S`` there, which ``quantile``
-already covers. :meth:`TotoSpace.params_from_config` maps it (and percent forms such as
+already covers. :meth:`TotoSettings.to_params` maps it (and percent forms such as
 ``trimmed_mean_10``, and ``p10``/``p90``) to the params of the same function.
 
 The trial's config is the trading code's: ``{"num_samples": 3072, "aggregate":
@@ -22,13 +22,17 @@ The trial's config is the trading code's: ``{"num_samples": 3072, "aggregate":
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from objectives.exceptions import DataError
-from objectives.toto.aggregation import FAMILIES, format_spec, parse
+from objectives.settings import Config, ModelSpace, Params, check_keys, number, param
+from objectives.toto.aggregation import FAMILIES, Aggregate, format_spec, parse
 
 if TYPE_CHECKING:
     import optuna
+
+DEFAULT_MAX_CONTEXT = 4096  # the context cap when a config does not set one
 
 NUM_SAMPLES = (64, 128, 256, 512, 1024, 2048, 3072, 4096)
 
@@ -79,70 +83,104 @@ def _grid_value(name: str, value: float, *, exact: bool) -> float:
     return snapped
 
 
-class TotoSpace:
-    """Searches ``num_samples`` and the ``aggregate`` spec (family + its arguments)."""
+@dataclass(frozen=True)
+class TotoSettings:
+    """One Toto setting: how many samples, how they are reduced (the parsed ``aggregate``
+    spec, meaning what the trading code's parser reads), and the context cap."""
 
-    #: config keys a user may add that are not searched (the context cap, default 4096)
-    optional_config = ("max_context",)
+    num_samples: int
+    aggregate: Aggregate
+    max_context: int = DEFAULT_MAX_CONTEXT
 
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "num_samples": trial.suggest_categorical("num_samples", list(NUM_SAMPLES)),
-            "aggregate_family": trial.suggest_categorical("aggregate_family", list(SEARCHED)),
-        }
-        for arg in FAMILIES[params["aggregate_family"]]:
-            name = param_name(params["aggregate_family"], arg)
-            low, high, step = GRIDS[name]
-            params[name] = trial.suggest_float(name, low, high, step=step)
-        return self.config_from_params(params)
-
-    def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``{"num_samples": N, "aggregate": <canonical spec>}`` of the trial params."""
-        try:
-            family = params["aggregate_family"]
-            if family not in SEARCHED:
+    def __post_init__(self) -> None:
+        for name in ("num_samples", "max_context"):
+            if getattr(self, name) < 1:
                 raise DataError(
-                    f"unknown aggregate family {family!r}; expected one of {', '.join(SEARCHED)}"
+                    f"Toto {name} must be a whole number of at least 1, got {getattr(self, name)}"
                 )
-            args = tuple(
-                _grid_value(name, float(params[name]), exact=False)
-                for name in (param_name(family, a) for a in FAMILIES[family])
-            )
-            num_samples = int(params["num_samples"])
-        except KeyError as exc:
-            raise DataError(f"Toto trial params lack {exc.args[0]!r}") from None
-        spec = parse(format_spec(family, args)).spec  # validates; canonical
-        return {"num_samples": num_samples, "aggregate": spec}
 
-    def params_from_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The Optuna params of a trading-code config (inverse of :meth:`config_from_params`):
-        the params of the canonical setting the trading code reads the spec as, e.g. ``p10`` ->
-        ``quantile`` 0.10, ``trimmed_mean_10`` -> ``trimmed_mean`` 0.10."""
-        parsed = parse(config["aggregate"])
-        params: dict[str, Any] = {
-            "num_samples": int(config["num_samples"]),
-            "aggregate_family": parsed.family,
-        }
-        if params["num_samples"] not in NUM_SAMPLES:
-            raise DataError(f"num_samples {params['num_samples']} is not one of {NUM_SAMPLES}")
-        if parsed.family not in SEARCHED:
-            raise DataError(f"aggregate {config['aggregate']!r} is not in the search space")
-        for arg, value in zip(FAMILIES[parsed.family], parsed.args, strict=True):
-            name = param_name(parsed.family, arg)
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> TotoSettings:
+        """From the trading code's keys ``num_samples``, ``aggregate`` (any spec its parser
+        reads) and, optionally, ``max_context``."""
+        check_keys("Toto", config, ("num_samples", "aggregate"), ("max_context",))
+        spec = config["aggregate"]
+        return cls(
+            num_samples=_whole("num_samples", config["num_samples"]),
+            aggregate=parse(spec),  # type: ignore[arg-type]  # parse names a non-string
+            max_context=_whole("max_context", config.get("max_context", DEFAULT_MAX_CONTEXT)),
+        )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object]) -> TotoSettings:
+        """From Optuna params: ``num_samples``, ``aggregate_family`` and its grid arguments."""
+        family = param("Toto", params, "aggregate_family")
+        if family not in SEARCHED:
+            raise DataError(
+                f"unknown aggregate family {family!r}; expected one of {', '.join(SEARCHED)}"
+            )
+        args = tuple(
+            _grid_value(name, number("Toto", name, param("Toto", params, name), float),
+                        exact=False)
+            for name in (param_name(family, a) for a in FAMILIES[family])
+        )  # fmt: skip
+        num_samples = _whole("num_samples", param("Toto", params, "num_samples"))
+        return cls(num_samples, parse(format_spec(family, args)))  # validated, canonical
+
+    def to_config(self) -> Config:
+        """``{"num_samples": N, "aggregate": <canonical spec>}`` (and ``max_context`` when it
+        is not the default)."""
+        config: Config = {"num_samples": self.num_samples, "aggregate": self.aggregate.spec}
+        if self.max_context != DEFAULT_MAX_CONTEXT:
+            config["max_context"] = self.max_context
+        return config
+
+    def to_params(self) -> Params:
+        """The Optuna params of the canonical setting the trading code reads the spec as, e.g.
+        ``p10`` -> ``quantile`` 0.10; ``DataError`` if that setting is outside the space."""
+        if self.num_samples not in NUM_SAMPLES:
+            raise DataError(f"num_samples {self.num_samples} is not one of {NUM_SAMPLES}")
+        family = self.aggregate.family
+        if family not in SEARCHED:
+            raise DataError(f"aggregate {self.aggregate.spec!r} is not in the search space")
+        params: Params = {"num_samples": self.num_samples, "aggregate_family": family}
+        for arg, value in zip(FAMILIES[family], self.aggregate.args, strict=True):
+            name = param_name(family, arg)
             try:
                 params[name] = _grid_value(name, value, exact=True)
             except DataError as exc:
-                raise DataError(
-                    f"aggregate {config['aggregate']!r} (canonical {parsed.spec!r}): {exc}"
-                ) from None
+                raise DataError(f"aggregate {self.aggregate.spec!r}: {exc}") from None
         return params
 
-    def known_good(self) -> list[dict[str, Any]]:
-        """The trading code's best: ``trimmed_mean_0.10`` over 3072 samples."""
-        return [self.params_from_config(TRADING_BEST)]
 
-    def describe(self) -> dict[str, Any]:
-        params: dict[str, Any] = {
+def _whole(name: str, value: object) -> int:
+    try:
+        return number("Toto", name, value, int)
+    except DataError:
+        raise DataError(
+            f"Toto {name} must be a whole number of at least 1, got {value!r}"
+        ) from None
+
+
+class TotoSpace(ModelSpace[TotoSettings]):
+    """Searches ``num_samples`` and the ``aggregate`` spec (family + its arguments)."""
+
+    settings = TotoSettings
+    trading_best = TRADING_BEST
+
+    def suggest(self, trial: optuna.Trial) -> TotoSettings:
+        params: Params = {
+            "num_samples": trial.suggest_categorical("num_samples", list(NUM_SAMPLES)),
+            "aggregate_family": trial.suggest_categorical("aggregate_family", list(SEARCHED)),
+        }
+        for arg in FAMILIES[str(params["aggregate_family"])]:
+            name = param_name(str(params["aggregate_family"]), arg)
+            low, high, step = GRIDS[name]
+            params[name] = trial.suggest_float(name, low, high, step=step)
+        return TotoSettings.from_params(params)
+
+    def describe(self) -> dict[str, object]:
+        params: dict[str, object] = {
             "num_samples": {"type": "categorical", "choices": list(NUM_SAMPLES)},
             "aggregate_family": {"type": "categorical", "choices": list(SEARCHED)},
         }

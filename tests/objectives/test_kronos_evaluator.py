@@ -15,7 +15,7 @@ from models.kronos import load_kronos
 from objectives.bars import Bars
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
-from objectives.kronos import KronosBackend, KronosSpace
+from objectives.kronos import KronosBackend, KronosSettings, KronosSpace
 from objectives.kronos.sampling import draw, filtered_probs
 from objectives.kronos.space import TRADING_BEST
 from objectives.kronos.stages import (
@@ -24,7 +24,7 @@ from objectives.kronos.stages import (
     features,
     normalise,
     sample_window,
-    stage1,
+    stage1_tokens,
     time_features,
 )
 
@@ -57,11 +57,21 @@ def fixture_bars(parity: dict[str, np.ndarray]) -> Bars:
     )
 
 
-def greedy(max_context: int, clip: float, sample_count: int, temperature: float = 1.0) -> dict:
-    return {
-        "temperature": temperature, "top_k": 1, "top_p": 1.0, "sample_count": sample_count,
-        "max_context": max_context, "clip": clip,
-    }  # fmt: skip
+def greedy(
+    max_context: int, clip: float, sample_count: int, temperature: float = 1.0
+) -> KronosSettings:
+    return KronosSettings(
+        temperature=temperature, top_k=1, top_p=1.0, sample_count=sample_count,
+        max_context=max_context, clip=clip,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def stage1(predictor, tokenizer, x: torch.Tensor, stamp: torch.Tensor, max_context: int):
+    """Stage 1 of normalised contexts (B, L, 6) and time features (B, L, 5), as the evaluator
+    runs it: tokenise, then everything after the tokenizer."""
+    s1, s2 = tokenizer.encode(x)
+    return stage1_tokens(predictor, tokenizer, s1, s2, stamp, max_context)
 
 
 @pytest.mark.parametrize("name", ["longer", "shorter", "novolume"])
@@ -132,8 +142,10 @@ def test_sampled_tokens_follow_the_reference_distribution(parity):
 
 def test_stage_two_computes_s2_logits_once_per_distinct_s1(backend, parity):
     evaluator = backend.evaluator(fixture_bars(parity))
-    config = {**SAMPLED, "sample_count": 500, "top_p": 1.0, "temperature": 1.5}
-    window = evaluator._windows([280], 64, 2.0)[280]
+    config = KronosSettings.from_config(
+        {**SAMPLED, "sample_count": 500, "top_p": 1.0, "temperature": 1.5}
+    )
+    window = evaluator._windows([280], config)[0]
     seen: list[int] = []
     original = backend.predictor.s2_logits
 
@@ -262,10 +274,10 @@ def test_the_known_good_setting_is_the_trading_best_with_its_inert_top_p_dropped
         study.enqueue_trial(params)
     trial = study.ask()
     config = space.suggest(trial)
-    assert config == {**TRADING_BEST, "top_p": 1.0}
+    assert config.to_config() == {**TRADING_BEST, "top_p": 1.0}
     assert trial.params["filter"] == "top_k" and "top_p" not in trial.params
     study.tell(trial, 1.0)
-    assert space.config_from_params(study.trials[0].params) == config
+    assert space.from_params(study.trials[0].params) == config
 
 
 def test_only_the_active_filter_parameter_is_sampled():
@@ -274,7 +286,7 @@ def test_only_the_active_filter_parameter_is_sampled():
     kinds = set()
     for _ in range(40):
         trial = study.ask()
-        config = space.suggest(trial)
+        config = space.suggest(trial).to_config()
         kinds.add(trial.params["filter"])
         if trial.params["filter"] == "top_k":
             assert "top_p" not in trial.params and config["top_p"] == 1.0
@@ -285,6 +297,6 @@ def test_only_the_active_filter_parameter_is_sampled():
         assert 0.05 <= config["temperature"] <= 1.5 and 1 <= config["sample_count"] <= 512
         assert 64 <= config["max_context"] <= 512 and 0.5 <= config["clip"] <= 5.0
         study.tell(trial, 0.0)
-        assert space.config_from_params(trial.params) == config
+        assert space.from_params(trial.params).to_config() == config
     assert kinds == {"top_k", "top_p"}
     assert json.loads(json.dumps(space.describe()))["params"]["top_p"]["when"] == "filter=top_p"

@@ -14,7 +14,7 @@ from scipy.stats import ks_2samp
 from objectives.bars import Bars
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
-from objectives.toto import TotoBackend, load
+from objectives.toto import TotoBackend, TotoSettings, load, parse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "toto"
 TINY = FIXTURES / "tiny"
@@ -60,7 +60,8 @@ def test_draws_follow_the_reference_forecasters_distribution(
     series = REFERENCE[f"len{length}.series"].double().numpy()
     reference = REFERENCE[f"len{length}.samples"].double().numpy()
     assert len(reference) >= 20_000
-    ours = backend.evaluator(make_bars(series)).samples(np.array([length]), 20_000, 11, 4096)[0]
+    settings = TotoSettings(20_000, parse("mean"), max_context=4096)
+    ours = backend.evaluator(make_bars(series)).samples(np.array([length]), settings, 11)[0]
     assert ks_2samp(ours.numpy(), reference).pvalue > 0.01
     # the test has power: a shift of a tenth of the spread is rejected
     shifted = ours.numpy() + 0.1 * reference.std()
@@ -114,10 +115,10 @@ def test_a_forecast_is_bit_for_bit_the_same_alone_together_and_after_others(
 
 def test_the_context_cap_limits_what_the_model_sees(backend: TotoBackend, bars) -> None:
     evaluator = fresh(backend).evaluator(bars)
-    capped = evaluator.stage1([299], 64)[0]
+    capped = evaluator.marginals([299], 64)[0]
     tail_only = make_bars(np.concatenate([np.full(235, 7.0), bars.close[235:]]))
-    torch.testing.assert_close(fresh(backend).evaluator(tail_only).stage1([299], 64)[0], capped)
-    assert not torch.allclose(evaluator.stage1([299], 4096)[0], capped)
+    torch.testing.assert_close(fresh(backend).evaluator(tail_only).marginals([299], 64)[0], capped)
+    assert not torch.allclose(evaluator.marginals([299], 4096)[0], capped)
 
 
 def test_warm_trials_reuse_stage1_without_running_the_model(backend: TotoBackend, bars) -> None:

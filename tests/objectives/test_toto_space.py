@@ -44,12 +44,12 @@ def test_known_good_is_enqueued_as_trimmed_mean_010_over_3072_samples() -> None:
     for params in space.known_good():
         study.enqueue_trial(params)
     trial = study.ask()
-    config = space.suggest(trial)
+    config = space.suggest(trial).to_config()
     assert config == {"num_samples": 3072, "aggregate": "trimmed_mean_0.10"}
     study.tell(trial, 1.0)
     frozen = study.trials[0]
     assert frozen.params == space.known_good()[0]
-    assert space.config_from_params(frozen.params) == config
+    assert space.from_params(frozen.params).to_config() == config
 
 
 def test_the_searched_families_are_those_the_trading_code_reads() -> None:
@@ -75,7 +75,7 @@ def test_every_grid_point_gives_a_canonical_spec_the_trading_code_reads_the_same
     assert len(points) == 2 + 45 + 90 + 90 + 91 + 30 + 30 + 91 * 19
     specs = set()
     for params in points:
-        spec = space.config_from_params(params)["aggregate"]
+        spec = space.from_params(params).to_config()["aggregate"]
         parsed = parse(spec)
         assert parsed.spec == spec
         names = [param_name(parsed.family, a) for a in FAMILIES[parsed.family]]
@@ -84,7 +84,7 @@ def test_every_grid_point_gives_a_canonical_spec_the_trading_code_reads_the_same
             tuple(params[n] for n in names),
         )
         assert bits(trading_resolve(spec)) == bits((parsed.family, parsed.args))
-        assert space.params_from_config({"num_samples": 64, "aggregate": spec}) == params
+        assert space.from_config({"num_samples": 64, "aggregate": spec}).to_params() == params
         specs.add(spec)
     assert len(specs) == len(points)
 
@@ -92,7 +92,7 @@ def test_every_grid_point_gives_a_canonical_spec_the_trading_code_reads_the_same
 def test_optuna_grid_floats_give_the_grid_value() -> None:
     space = TotoSpace()
     params = {"num_samples": 64, "aggregate_family": "trimmed_mean"}
-    config = space.config_from_params({**params, "trimmed_mean_fraction": 0.01 + 9 * 0.01})
+    config = space.from_params({**params, "trimmed_mean_fraction": 0.01 + 9 * 0.01}).to_config()
     assert config["aggregate"] == "trimmed_mean_0.10"
 
 
@@ -102,12 +102,12 @@ def test_suggested_configs_round_trip_through_trial_params() -> None:
     seen = set()
     for _ in range(100):
         trial = study.ask()
-        config = space.suggest(trial)
+        config = space.suggest(trial).to_config()
         study.tell(trial, 0.0)
         assert parse(config["aggregate"]).spec == config["aggregate"]
         assert config["num_samples"] in NUM_SAMPLES
-        assert space.config_from_params(study.trials[-1].params) == config
-        assert space.params_from_config(config) == pytest.approx(study.trials[-1].params)
+        assert space.from_params(study.trials[-1].params).to_config() == config
+        assert space.from_config(config).to_params() == pytest.approx(study.trials[-1].params)
         seen.add(parse(config["aggregate"]).family)
         family = study.trials[-1].params["aggregate_family"]
         extra = set(study.trials[-1].params) - {"num_samples", "aggregate_family"}
@@ -141,13 +141,13 @@ def test_trading_code_specs_map_to_the_params_of_the_same_function(
     spec: str, family: str, args: dict[str, float]
 ) -> None:
     space = TotoSpace()
-    params = space.params_from_config({"num_samples": 3072, "aggregate": spec})
+    params = space.from_config({"num_samples": 3072, "aggregate": spec}).to_params()
     assert params == {
         "num_samples": 3072,
         "aggregate_family": family,
         **{param_name(family, a): v for a, v in args.items()},
     }
-    config = space.config_from_params(params)
+    config = space.from_params(params).to_config()
     assert bits(trading_resolve(config["aggregate"])) == bits(trading_resolve(spec))
 
 
@@ -168,32 +168,32 @@ def test_trading_code_specs_map_to_the_params_of_the_same_function(
 )
 def test_specs_off_the_grid_are_refused(spec: str) -> None:
     with pytest.raises(DataError, match="grid"):
-        TotoSpace().params_from_config({"num_samples": 64, "aggregate": spec})
+        TotoSpace().from_config({"num_samples": 64, "aggregate": spec}).to_params()
 
 
 def test_bad_num_samples_and_specs_are_refused() -> None:
     with pytest.raises(DataError, match="num_samples"):
-        TotoSpace().params_from_config({"num_samples": 100, "aggregate": "mean"})
+        TotoSpace().from_config({"num_samples": 100, "aggregate": "mean"}).to_params()
     with pytest.raises(DataError, match="aggregate"):
-        TotoSpace().params_from_config({"num_samples": 64, "aggregate": "trimmed_mean_0.5"})
+        TotoSpace().from_config({"num_samples": 64, "aggregate": "trimmed_mean_0.5"}).to_params()
     with pytest.raises(DataError, match="quantile_plus_std"):
-        TotoSpace().config_from_params(
+        TotoSpace().from_params(
             {
                 "num_samples": 64,
                 "aggregate_family": "quantile_plus_std",
                 "quantile_plus_std_q": 0.5,
                 "quantile_plus_std_s": 0.5,
             }
-        )
+        ).to_config()
     with pytest.raises(DataError, match="grid"):
-        TotoSpace().config_from_params(
+        TotoSpace().from_params(
             {"num_samples": 64, "aggregate_family": "quantile", "quantile_q": 0.123}
-        )
+        ).to_config()
 
 
 def test_missing_params_are_named() -> None:
     with pytest.raises(DataError, match="trimmed_mean_fraction"):
-        TotoSpace().config_from_params({"num_samples": 64, "aggregate_family": "trimmed_mean"})
+        TotoSpace().from_params({"num_samples": 64, "aggregate_family": "trimmed_mean"}).to_config()
 
 
 def test_describe_is_json_and_names_the_aggregate_semantics() -> None:

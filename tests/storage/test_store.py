@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.exceptions import StorageError
+from storage.record import Record
 from storage.store import (
     Written,
     check_writable,
@@ -31,7 +32,7 @@ T1 = "2026-11-27T04:00:00+00:00"
 T2 = "2026-11-27T05:00:00+00:00"
 
 
-def record(
+def raw(
     model: str,
     symbol: str,
     val_mae: float,
@@ -43,6 +44,7 @@ def record(
     created_at: str = T0,
     trial: int = 0,
 ) -> dict:
+    """A record as the JSON object of its file."""
     val, test, horizon = windows
     metadata: dict = {
         "study_name": f"{model}:{symbol}:v{val}-t{test}-h{horizon}",
@@ -64,10 +66,14 @@ def record(
     }
 
 
+def record(model: str, symbol: str, val_mae: float, **kwargs: object) -> Record:
+    return Record.from_json(raw(model, symbol, val_mae, **kwargs))  # type: ignore[arg-type]
+
+
 def best(store: Path, symbol: str = "AAPL") -> dict:
     found = read_record(store, "best", symbol)
     assert found is not None
-    return found
+    return found.to_json()
 
 
 def selection(store: Path, symbol: str = "AAPL") -> dict:
@@ -95,11 +101,11 @@ def umask() -> Iterator[object]:
 
 def test_best_names_the_model_with_the_lower_validation_mae(tmp_path: Path) -> None:
     write_record(tmp_path, record("toto", "AAPL", 2.0))
-    assert read_record(tmp_path, "best", "AAPL")["model"] == "toto"
+    assert read_record(tmp_path, "best", "AAPL").model == "toto"
     write_record(tmp_path, record("kronos", "AAPL", 1.5))
-    assert read_record(tmp_path, "best", "AAPL")["model"] == "kronos"
+    assert read_record(tmp_path, "best", "AAPL").model == "kronos"
     write_record(tmp_path, record("kronos", "AAPL", 3.0))
-    assert read_record(tmp_path, "best", "AAPL")["model"] == "toto"
+    assert read_record(tmp_path, "best", "AAPL").model == "toto"
     assert update_best(tmp_path, "MSFT") is None
 
 
@@ -117,12 +123,13 @@ def test_a_process_killed_during_export_leaves_the_previous_file_intact(tmp_path
     script = f"""
 import os, signal
 import storage.store as store
+from storage.record import Record
 def die(fd):
     os.kill(os.getpid(), signal.SIGKILL)  # killed after writing, before the rename
 store.os.fsync = die
-new = {record("toto", "AAPL", 1.0)!r}
-new["metadata"] = {{"blob": "x" * 1_000_000}}
-store.write_record({str(tmp_path)!r}, new)
+new = {raw("toto", "AAPL", 1.0)!r}
+new["config"]["blob"] = "x" * 1_000_000
+store.write_record({str(tmp_path)!r}, Record.from_json(new))
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True)
     assert result.returncode == -9
@@ -301,7 +308,7 @@ def test_ties_go_to_the_model_name(tmp_path: Path) -> None:
 def test_dot_folders_and_lock_files_are_not_model_records(tmp_path: Path) -> None:
     write_record(tmp_path, record("toto", "AAPL", 2.0))
     assert (tmp_path / ".locks" / "AAPL.lock").exists()
-    write_json_atomic(tmp_path / ".hidden" / "AAPL.json", record("hidden", "AAPL", 0.1))
+    write_json_atomic(tmp_path / ".hidden" / "AAPL.json", raw("hidden", "AAPL", 0.1))
     (tmp_path / ".locks" / "AAPL.json").write_text("{not json")
     assert update_best(tmp_path, "AAPL") == record_path(tmp_path, "best", "AAPL")
     assert best(tmp_path)["model"] == "toto"
@@ -338,7 +345,7 @@ def test_a_corrupt_or_stale_best_file_is_rewritten(tmp_path: Path) -> None:
         "unreadable": "not valid JSON (Expecting value)",
     }
     assert best(tmp_path)["model"] == "toto"
-    write_json_atomic(best_file, record("kronos", "AAPL", 3.0))  # stale
+    write_json_atomic(best_file, raw("kronos", "AAPL", 3.0))  # stale
     assert update_best(tmp_path, "AAPL") == best_file
     assert best(tmp_path)["model"] == "toto"
 
@@ -352,7 +359,7 @@ def test_a_corrupt_own_record_is_replaced(tmp_path: Path) -> None:
         "model": "toto",
         "unreadable": "not valid JSON (Expecting ',' delimiter)",
     }
-    assert read_record(tmp_path, "toto", "AAPL")["validation"]["price_mae"] == 2.0
+    assert read_record(tmp_path, "toto", "AAPL").validation.price_mae == 2.0
 
 
 # --- what is replaced ---------------------------------------------------------------------------
@@ -383,12 +390,12 @@ def test_written_summarises_what_it_replaced(tmp_path: Path) -> None:
 
 
 def test_an_equal_record_is_not_rewritten(tmp_path: Path) -> None:
-    rec = record("toto", "AAPL", 2.0)
+    rec = raw("toto", "AAPL", 2.0)
     rec["validation"]["return_mae"] = float("nan")  # NaN != NaN must not force a rewrite
-    written = write_record(tmp_path, rec)
+    written = write_record(tmp_path, Record.from_json(rec))
     for path in (written.path, written.best_path):
         os.utime(path, ns=(1_000_000_000, 1_000_000_000))
-    again = write_record(tmp_path, json.loads(json.dumps(rec)))
+    again = write_record(tmp_path, Record.from_json(json.dumps(rec)))
     assert again.replaced is None and again.best_replaced is None
     assert written.path.stat().st_mtime_ns == 1_000_000_000
     assert written.best_path.stat().st_mtime_ns == 1_000_000_000

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from storage.record import Record
 from storage.store import read_record, write_record
 from tests.conftest import REPO
 
@@ -27,13 +28,14 @@ def value(model: str, symbol: str, round_: int) -> float:
 WRITER = """
 import json, sys, time
 from pathlib import Path
+from storage.record import Record
 from storage.store import write_record
 store, model, start, payload = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 records = json.loads(payload)
 while not start.exists():
     time.sleep(0.001)
 for rec in records:
-    write_record(store, rec)
+    write_record(store, Record.from_json(rec))
 """
 
 
@@ -46,8 +48,12 @@ def records_for(model: str) -> list[dict]:
                     "symbol": symbol,
                     "model": model,
                     "config": {"name": f"{model}_x"},
-                    "validation": {"price_mae": value(model, symbol, round_), "return_mae": 0.1},
-                    "test": {"price_mae": 1.0, "return_mae": 0.1},
+                    "validation": {
+                        "price_mae": value(model, symbol, round_),
+                        "return_mae": 0.1,
+                        "latency_s": 0.01,
+                    },
+                    "test": {"price_mae": 1.0, "return_mae": 0.1, "latency_s": 0.01},
                     "windows": {"val_window": 20, "test_window": 20, "forecast_horizon": 1},
                     "metadata": {
                         "study_name": f"{model}:{symbol}",
@@ -65,9 +71,9 @@ def check_store(store: Path) -> None:
     last = ROUNDS - 1
     for symbol in SYMBOLS:
         toto, kronos = value("toto", symbol, last), value("kronos", symbol, last)
-        assert read_record(store, "toto", symbol)["validation"]["price_mae"] == toto
-        assert read_record(store, "kronos", symbol)["validation"]["price_mae"] == kronos
-        best = read_record(store, "best", symbol)
+        assert read_record(store, "toto", symbol).validation.price_mae == toto
+        assert read_record(store, "kronos", symbol).validation.price_mae == kronos
+        best = read_record(store, "best", symbol).to_json()
         expected = "toto" if (toto, "toto") < (kronos, "kronos") else "kronos"
         assert best["model"] == expected, symbol
         assert best["metadata"]["trial_number"] == last, symbol
@@ -114,7 +120,7 @@ def test_threads_exporting_both_models_leave_best_on_the_lower(tmp_path: Path) -
         try:
             barrier.wait()
             for rec in records:
-                write_record(tmp_path, rec)
+                write_record(tmp_path, Record.from_json(rec))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from optuna.trial import TrialState
 
-from storage.rdb import open_storage
+from storage.database import Database
 from tests.conftest import PG_ADMIN, cli_command, cli_env
 from tests.studies.test_crash_recovery import complete_count, launch_args, wait_for
 
@@ -36,7 +36,7 @@ def run_workers(url: str, workdir: Path, data: Path, n_workers: int, n_trials: i
 
 
 def assert_exact(url: str, n_trials: int, workdir: Path) -> optuna.Study:
-    study = optuna.load_study(study_name=NAME, storage=open_storage(url))
+    study = optuna.load_study(study_name=NAME, storage=Database.open(url).optuna)
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) == n_trials
     assert len(states) == n_trials  # nothing failed, nothing started beyond the budget
@@ -84,7 +84,7 @@ def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workd
     # it noticed (one warning naming the driver's reason), retried and carried on
     assert err.count("warning: database unavailable (") == 1, err
     assert "InvalidatePoolError" not in err and "database back after" in err
-    study = optuna.load_study(study_name=NAME, storage=open_storage(postgres_url))
+    study = optuna.load_study(study_name=NAME, storage=Database.open(postgres_url).optuna)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 12
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
 
@@ -98,7 +98,7 @@ def test_each_queued_trial_is_taken_by_exactly_one_worker(backend, request, work
         url = request.getfixturevalue("postgres_url")
     args = launch_args(sample_data, url, workdir, 1)
     assert subprocess.run(cli_command(*args), env=cli_env(), capture_output=True).returncode == 0
-    study = optuna.load_study(study_name=NAME, storage=open_storage(url))
+    study = optuna.load_study(study_name=NAME, storage=Database.open(url).optuna)
     queued = [{"drift": round(-0.02 + 0.003 * i, 4), "noise": 0.01} for i in range(12)]
     for params in queued:
         study.enqueue_trial(params)
@@ -116,7 +116,7 @@ def test_each_queued_trial_is_taken_by_exactly_one_worker(backend, request, work
     errors = [w.communicate(timeout=240)[1] for w in workers]
     assert all(w.returncode == 0 for w in workers), errors
     assert not any("failed by another worker" in e for e in errors)
-    trials = optuna.load_study(study_name=NAME, storage=open_storage(url)).trials
+    trials = optuna.load_study(study_name=NAME, storage=Database.open(url).optuna).trials
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 13 == len(trials)
     ran = sorted((t.params["drift"], t.params["noise"]) for t in trials[1:])
     assert ran == sorted((p["drift"], p["noise"]) for p in queued)

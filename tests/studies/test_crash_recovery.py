@@ -16,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from storage.rdb import open_storage
+from storage.urls import parse
 from tests.conftest import cli_command, cli_env, run_cli_process
 
 NAME = "fake:AAPL:v20-t20-h1"
@@ -45,7 +46,7 @@ def launch_args(data: Path, url: str, workdir: Path, n_trials: int) -> list[str]
 
 
 def load(url: str) -> optuna.Study:
-    return optuna.load_study(study_name=NAME, storage=open_storage(url))
+    return optuna.load_study(study_name=NAME, storage=open_storage(parse(url)))
 
 
 def wait_for(predicate, timeout: float = 60.0, step: float = 0.1):

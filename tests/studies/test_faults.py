@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from optuna.trial import TrialState
 
-from storage.rdb import open_storage
+from storage.database import Database
 from tests.conftest import PG_ADMIN, REPO, cli_command, cli_env
 from tests.studies.test_crash_recovery import launch_args, wait_for
 
@@ -58,7 +58,7 @@ def drop_connections(database: str, refuse_s: float = 0.0) -> None:
 
 
 def check_round(url: str, n: int, workdir: Path) -> optuna.Study:
-    study = optuna.load_study(study_name=NAME, storage=open_storage(url))
+    study = optuna.load_study(study_name=NAME, storage=Database.open(url).optuna)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == n
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     scores = study.user_attrs["test_scores"]
@@ -148,7 +148,7 @@ def test_fault_rounds(postgres_url: str, workdir: Path) -> None:
 
     # 3. delete the study and create it again with changed data: nothing of the old one leaks
     old = json.loads((workdir / "store" / "fake" / "MSFT.json").read_text())
-    optuna.delete_study(study_name=NAME, storage=open_storage(postgres_url))
+    optuna.delete_study(study_name=NAME, storage=Database.open(postgres_url).optuna)
     changed = workdir / "changed"
     changed.mkdir()
     lines = (DATA / "MSFT.csv").read_text().splitlines()

@@ -13,8 +13,7 @@ import pytest
 from objectives.bars import load_bars
 from objectives.evaluator import evaluate, load_backend
 from objectives.windows import WindowSpec
-from storage.ledger import Ledger
-from storage.rdb import open_storage
+from storage.database import Database
 from studies.context import StudyContext
 from studies.finalise import best_trial, finalise
 from studies.open import open_study
@@ -99,10 +98,9 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
 
     bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(CountingBackend(), bars, WindowSpec())
-    storage = open_storage(url)
-    ledger = Ledger(url)
-    s = open_study(storage, ctx)
-    run_study(s, ctx, ledger, 5, WorkerSettings(progress=False))
+    db = Database.open(url)
+    s = open_study(db.optuna, ctx)
+    run_study(s, ctx, db.ledger, 5, WorkerSettings(progress=False))
     scored.clear()
     results = []
 
@@ -111,7 +109,7 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
             finalise(
                 s,
                 StudyContext(CountingBackend(), bars, WindowSpec()),
-                Ledger(url),
+                Database.open(url).ledger,  # a handle of its own, as another process has
                 workdir / "store",
                 url,
             )
@@ -125,7 +123,7 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
     assert len(results) == 6
     assert sum(r.scored_here for r in results) == 1
     assert scored.count(len(bars) - 1) == 1  # the test window was forecast once
-    assert len({json.dumps(r.record, sort_keys=True) for r in results}) == 1
+    assert len({json.dumps(r.record.to_json(), sort_keys=True) for r in results}) == 1
 
 
 def test_search_never_reads_the_test_window(workdir: Path, sample_data: Path):
@@ -140,7 +138,7 @@ def test_search_never_reads_the_test_window(workdir: Path, sample_data: Path):
     other = StudyContext(backend, changed, WindowSpec())
     assert other.search_evaluator is not None
     assert len(other.bars.head(other.windows.validation_end)) == ctx.windows.test[0]
-    config = {"drift": 0.001, "noise": 0.01}
+    config = backend.space.from_config({"drift": 0.001, "noise": 0.01})
     a = ctx.search_evaluator.forecast_close(ctx.windows.validation, config, 3)
     b = other.search_evaluator.forecast_close(other.windows.validation, config, 3)
     np.testing.assert_array_equal(a, b)
@@ -174,7 +172,7 @@ def test_the_record_reports_the_confirmed_mean_not_the_luckiest_draw(
     backend = load_backend("fake")
     bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(backend, bars, WindowSpec())
-    config = {k: v for k, v in record["config"].items() if k != "name"}
+    config = backend.space.from_config({k: v for k, v in record["config"].items() if k != "name"})
     again = [
         evaluate(ctx.search_evaluator, bars, ctx.windows.validation, config, seed).metrics
         for seed in selection["seeds"]
@@ -247,9 +245,9 @@ def test_a_dead_finalisers_claim_is_taken_over_at_once_and_export_repairs_the_st
     backend = load_backend("fake")
     bars = load_bars(sample_data, "AAPL")
     ctx = StudyContext(backend, bars, WindowSpec())
-    storage = open_storage("sqlite:///studies.db")
-    ledger = Ledger("sqlite:///studies.db")
-    s = open_study(storage, ctx)
+    db = Database.open("sqlite:///studies.db")
+    ledger = db.ledger
+    s = open_study(db.optuna, ctx)
     run_study(s, ctx, ledger, 6, WorkerSettings(progress=False))
     # a finaliser that claimed the round and died (a real process, now gone)
     dead = subprocess.run(

@@ -35,7 +35,7 @@ def test_a_pruned_trial_is_never_confirmed_or_exported(workdir: Path, sample_dat
     ctx = StudyContext(load_backend("fake"), load_bars(sample_data, "AAPL"), WindowSpec())
     for trial in complete[:5]:
         whole = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation,
-                         trial.user_attrs["config"], 0)  # fmt: skip
+                         ctx.backend.space.from_config(trial.user_attrs["config"]), 0)  # fmt: skip
         assert whole.metrics.price_mae == trial.value
         np.testing.assert_array_equal(whole.forecast, trial.user_attrs["val_forecasts"])
     capsys.readouterr()

@@ -85,7 +85,7 @@ def test_same_trial_number_reproduces_its_metrics(workdir: Path, sample_data: Pa
     bars = load_bars(sample_data, "AAPL")
     windows = split(len(bars), WindowSpec())
     backend = load_backend("fake")
-    config = backend.space.config_from_params(best.params)
+    config = backend.space.from_params(best.params)
     again = evaluate(backend.evaluator(bars), bars, windows.validation, config, 0)
     assert again.metrics.price_mae == best.value
     assert list(again.forecast) == best.user_attrs["val_forecasts"]

@@ -1,0 +1,75 @@
+"""Every read of Optuna's private attributes, in one place (checked against Optuna 5.0).
+
+Optuna's public API has no way to reach a study's storage from the study, a trial's or study's
+storage id, or study system attrs (``Study.system_attrs`` and ``set_system_attr`` are
+deprecated). The worker needs them to record heartbeats itself (Optuna's heartbeat thread runs
+only inside ``optimize``), to read a trial back after a retried write, to fail another worker's
+dead trial, and to attach pictures where optuna-dashboard looks. No other module of ours may
+touch ``_storage``, ``_trial_id`` or ``_study_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudySummary
+from optuna.trial import FrozenTrial, TrialState
+
+Trial = optuna.Trial | FrozenTrial
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """``study._storage``: the storage the study writes through (Optuna wraps an RDB storage
+    in its trial cache); ``Study`` has no public accessor."""
+    return study._storage
+
+
+def study_id(study: optuna.Study | StudySummary) -> int:
+    """``_study_id``: the storage's key of a study or summary; the public API names studies
+    only, and our SQL reads Optuna's ``trials`` table by id."""
+    return study._study_id
+
+
+def trial_id(trial: Trial) -> int:
+    """``_trial_id``: the storage's key of a trial (``number`` counts within a study only);
+    storage methods take it and no public property gives it."""
+    return trial._trial_id
+
+
+def stored_trial(study: optuna.Study, trial: Trial) -> FrozenTrial:
+    """The trial as stored now (``_storage.get_trial``): ``Study.get_trials`` reads every
+    trial, and a live ``Trial`` has no public way to re-read its own state."""
+    return storage_of(study).get_trial(trial_id(trial))
+
+
+def record_heartbeat(study: optuna.Study, trial: Trial) -> None:
+    """``_storage.record_heartbeat``: Optuna records heartbeats only inside ``optimize``,
+    which cannot keep our cross-worker budget, so the worker records them itself."""
+    storage_of(study).record_heartbeat(trial_id(trial))
+
+
+def set_trial_state(study: optuna.Study, trial: Trial, state: TrialState) -> bool:
+    """``_storage.set_trial_state_values``: fails another worker's dead trial without the
+    checks and callbacks of ``Study.tell``, as Optuna's own stale-trial check does;
+    raises ``UpdateFinishedTrialError`` if it is already finished."""
+    return storage_of(study).set_trial_state_values(trial_id(trial), state=state)
+
+
+def trial_id_of_number(study: optuna.Study, number: int) -> int:
+    """``_storage.get_trial_id_from_study_id_trial_number``: a trial's storage key from its
+    number, without reading every trial."""
+    return storage_of(study).get_trial_id_from_study_id_trial_number(study_id(study), number)
+
+
+def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
+    """``_storage.get_study_system_attrs``: ``Study.system_attrs`` is deprecated, and
+    optuna-dashboard finds finished trials' artifacts there."""
+    return storage_of(study).get_study_system_attrs(study_id(study))
+
+
+def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
+    """``_storage.set_study_system_attr``: ``Study.set_system_attr`` is deprecated (see
+    :func:`study_system_attrs`)."""
+    storage_of(study).set_study_system_attr(study_id(study), key, value)

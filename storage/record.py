@@ -1,0 +1,373 @@
+"""The store record: one model's exported winner of one symbol, the trading code's contract.
+
+:class:`Record` is exactly the JSON of ``<store>/<model>/<SYMBOL>.json`` (and of
+``<store>/best/<SYMBOL>.json``, which adds ``metadata.best_selection``); docs/store-schema.md
+documents every key. Invariants:
+
+* :meth:`Record.to_json` gives the keys in the order the files have always had them: the
+  trading code's keys at the top level, provenance under ``metadata``.
+* An optional key (absent from records of older versions; ``best_selection`` outside ``best/``)
+  is a field defaulting to ``None`` and is left out of the file when ``None``, never written as
+  ``null``. A field that may be ``null`` in the file has no default.
+* :meth:`Record.from_json` accepts exactly that shape, unknown keys refused, and raises a
+  one-line :class:`StorageError` naming the key otherwise; ``Record.from_json(r.to_json()) == r``.
+* ``config`` stays the trading code's JSON mapping, checked only to be JSON with a string
+  ``name``: what its settings mean belongs to the models. Imports nothing of ours but
+  :mod:`storage.exceptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Self, TypeAlias, TypeVar
+
+from storage.exceptions import StorageError
+
+JSONValue: TypeAlias = "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]"
+JSONObject: TypeAlias = "dict[str, JSONValue]"
+
+#: the metric of a record without ``metadata.objective`` (written before it was stored)
+DEFAULT_OBJECTIVE = "price_mae"
+
+T = TypeVar("T")
+P = TypeVar("P", bound="_Part")
+#: checks a JSON value at a key path and returns it as the field holds it
+_Check = Callable[[object, str], T]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of one JSON value; ``where`` is its key path, e.g. ``validation.price_mae``
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _wrong(value: object, where: str, expected: str) -> StorageError:
+    return StorageError(f"{where or 'the record'} is {_kind(value)}, not {expected}")
+
+
+def _str(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise _wrong(value, where, "a string")
+    return value
+
+
+def _int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong(value, where, "an integer")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong(value, where, "a number")
+    return value
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong(value, where, "a boolean")
+    return value
+
+
+def _nullable(check: _Check[T]) -> _Check[T | None]:
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def _array(check: _Check[T]) -> _Check[tuple[T, ...]]:
+    def checked(value: object, where: str) -> tuple[T, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise _wrong(value, where, "an array")
+        return tuple(check(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+    return checked
+
+
+def _json(value: object, where: str) -> JSONValue:
+    """A copy of any JSON value (arrays as lists)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        return _json_object(value, where)
+    raise _wrong(value, where, "a JSON value")
+
+
+def _json_object(value: object, where: str) -> JSONObject:
+    if not isinstance(value, Mapping):
+        raise _wrong(value, where, "an object")
+    return {_str(k, f"{where} key"): _json(v, _join(where, k)) for k, v in value.items()}
+
+
+def _config(value: object, where: str) -> JSONObject:
+    config = _json_object(value, where)
+    if "name" not in config:
+        raise StorageError(f"missing key {where}.name")
+    _str(config["name"], f"{where}.name")
+    return config
+
+
+def _sources(value: object, where: str) -> dict[str, str | None]:
+    if not isinstance(value, Mapping):
+        raise _wrong(value, where, "an object")
+    return {_str(k, f"{where} key"): _nullable(_str)(v, _join(where, k)) for k, v in value.items()}
+
+
+def _part(cls: type[P]) -> _Check[P]:
+    return cls.parse
+
+
+def _join(where: str, key: object) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields: each carries the check of its JSON value; optional ones default to None
+
+
+def _required(check: _Check[T]) -> T:
+    return field(metadata={"check": check})
+
+
+def _optional(check: _Check[T]) -> T | None:
+    return field(default=None, metadata={"check": check})
+
+
+def _dump(value: object) -> JSONValue:
+    if isinstance(value, _Part):
+        return {
+            f.name: _dump(getattr(value, f.name))
+            for f in fields(value)  # type: ignore[arg-type]
+            if not (f.default is None and getattr(value, f.name) is None)
+        }
+    if isinstance(value, (list, tuple)):
+        return [_dump(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _dump(item) for key, item in value.items()}
+    return value  # type: ignore[return-value]
+
+
+class _Part:
+    """A JSON object of the record as a frozen dataclass: parsed and dumped field by field."""
+
+    @classmethod
+    def parse(cls, value: object, where: str) -> Self:
+        """The object at key path ``where``; :class:`StorageError` naming the key if it is not."""
+        if not isinstance(value, Mapping):
+            raise _wrong(value, where, "an object")
+        known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        for key in value:
+            if key not in known:
+                raise StorageError(f"unknown key {_join(where, key)}")
+        given = {}
+        for name, spec in known.items():
+            if name in value:
+                given[name] = spec.metadata["check"](value[name], _join(where, name))
+            elif spec.default is MISSING:
+                raise StorageError(f"missing key {_join(where, name)}")
+        return cls(**given)
+
+    def to_json(self) -> JSONObject:
+        """The JSON object, keys in field order, optional keys that are ``None`` left out."""
+        return _dump(self)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# The record
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scores(_Part):
+    """One window's scores: ``validation`` (confirmed means) or ``test`` (scored once)."""
+
+    price_mae: float = _required(_number)
+    return_mae: float = _required(_number)
+    latency_s: float = _required(_number)
+    naive_price_mae: float | None = _optional(_number)
+    naive_return_mae: float | None = _optional(_number)
+    skill: float | None = _optional(_number)
+    beats_naive: bool | None = _optional(_bool)
+
+    def metric(self, name: str) -> float | None:
+        """The value of metric ``name`` (``price_mae`` or ``return_mae``); ``None`` for others."""
+        return {"price_mae": self.price_mae, "return_mae": self.return_mae}.get(name)
+
+    def naive(self, name: str) -> float | None:
+        """The naive forecast's value of metric ``name``, if recorded."""
+        return {"price_mae": self.naive_price_mae, "return_mae": self.naive_return_mae}.get(name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Windows(_Part):
+    """The window lengths in bars and the forecast horizon."""
+
+    val_window: int = _required(_int)
+    test_window: int = _required(_int)
+    forecast_horizon: int = _required(_int)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection(_Part):
+    """How the winner was confirmed: first pass vs confirmed means, seeds, candidates.
+
+    Each candidate is ``trial_number``, ``config``, ``first_pass_<objective>``,
+    ``confirmed_<objective>`` and ``confirmed_<objective>_se``.
+    """
+
+    method: str = _required(_str)
+    first_pass_price_mae: float = _required(_number)
+    confirmed_price_mae: float = _required(_number)
+    confirmed_price_mae_se: float = _required(_number)
+    first_pass_return_mae: float = _required(_number)
+    confirmed_return_mae: float = _required(_number)
+    confirmed_return_mae_se: float = _required(_number)
+    search_seed: int = _required(_int)
+    seeds: tuple[int, ...] = _required(_array(_int))
+    candidates: tuple[JSONObject, ...] = _required(_array(_json_object))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Forecasts(_Part):
+    """What the winner's picture shows: validation then test targets, ``validation_count``
+    of them validation."""
+
+    timestamps: tuple[str, ...] = _required(_array(_str))
+    actual: tuple[float, ...] = _required(_array(_number))
+    naive: tuple[float, ...] = _required(_array(_number))
+    forecast: tuple[float, ...] = _required(_array(_number))
+    band_quantiles: tuple[float, ...] = _required(_array(_number))
+    band_low: tuple[float, ...] = _required(_array(_number))
+    band_high: tuple[float, ...] = _required(_array(_number))
+    validation_count: int = _required(_int)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compared(_Part):
+    """A model record that competed for ``best/``, with its validation value."""
+
+    model: str = _required(_str)
+    study_name: str = _required(_str)
+    trial_number: int = _required(_int)
+    validation: float = _required(_number)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Excluded(_Part):
+    """A model record left out of ``best/`` and why (``study_name`` null if unreadable)."""
+
+    model: str = _required(_str)
+    study_name: str | None = _required(_nullable(_str))
+    reason: str = _required(_str)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BestSelection(_Part):
+    """Why ``best/`` holds this record: the anchor, the objective, compared and excluded."""
+
+    anchor: str = _required(_str)
+    objective: str = _required(_str)
+    compared: tuple[Compared, ...] = _required(_array(_part(Compared)))
+    excluded: tuple[Excluded, ...] = _required(_array(_part(Excluded)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metadata(_Part):
+    """Provenance. Only ``study_name``, ``trial_number`` and ``created_at`` are in every record;
+    the rest is optional because older records lack it (today's exports write all but
+    ``best_selection``)."""
+
+    source: str | None = _optional(_str)
+    study_name: str = _required(_str)
+    study_uid: str | None = _optional(_str)
+    trial_number: int = _required(_int)
+    objective: str | None = _optional(_str)
+    objective_value: float | None = _optional(_number)
+    storage: str | None = _optional(_str)
+    data_fingerprint: str | None = _optional(_str)
+    checkpoint: str | None = _optional(_str)
+    sources: Mapping[str, str | None] | None = _optional(_sources)
+    seed: int | None = _optional(_int)
+    min_context: int | None = _optional(_int)
+    selection: Selection | None = _optional(_part(Selection))
+    latency: Mapping[str, JSONValue] | None = _optional(_json_object)
+    forecasts: Forecasts | None = _optional(_part(Forecasts))
+    validation_naive_price_mae: float | None = _optional(_number)
+    validation_skill: float | None = _optional(_number)
+    test_naive_price_mae: float | None = _optional(_number)
+    test_skill: float | None = _optional(_number)
+    complete_trials: int | None = _optional(_int)
+    validation_end: str | None = _optional(_str)
+    test_end: str | None = _optional(_str)
+    created_at: str = _required(_str)
+    best_selection: BestSelection | None = _optional(_part(BestSelection))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record(_Part):
+    """One store file: the trading code's keys, then ``metadata``."""
+
+    symbol: str = _required(_str)
+    model: str = _required(_str)
+    config: Mapping[str, JSONValue] = _required(_config)
+    validation: Scores = _required(_part(Scores))
+    test: Scores = _required(_part(Scores))
+    windows: Windows = _required(_part(Windows))
+    metadata: Metadata = _required(_part(Metadata))
+
+    @classmethod
+    def from_json(
+        cls, data: bytes | str | Mapping[str, object], source: str | None = None
+    ) -> Record:
+        """A record from a file's bytes or text, or from a parsed mapping.
+
+        Raises :class:`StorageError` with one line, ``<source>: <what is wrong>`` (just the
+        problem when ``source`` is ``None``), naming the key at fault.
+        """
+        try:
+            return cls.parse(_loads(data) if isinstance(data, (bytes, str)) else data, "")
+        except StorageError as exc:
+            if source is None:
+                raise
+            raise StorageError(f"{source}: {exc}") from None
+
+    @property
+    def objective(self) -> str:
+        """The metric the study optimised; price MAE for records from before it was stored."""
+        return self.metadata.objective or DEFAULT_OBJECTIVE
+
+    @property
+    def settings(self) -> JSONObject:
+        """``config`` without its ``name``: the settings alone."""
+        return {k: v for k, v in self.config.items() if k != "name"}
+
+    def with_best_selection(self, selection: BestSelection) -> Record:
+        """This record as ``best/`` holds it."""
+        metadata = dataclasses.replace(self.metadata, best_selection=selection)
+        return dataclasses.replace(self, metadata=metadata)
+
+
+def _loads(data: bytes | str) -> object:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise StorageError(f"not valid JSON ({exc.msg})") from None
+    except ValueError as exc:  # e.g. not UTF-8
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StorageError(f"not valid JSON ({reason})") from None
