@@ -1,4 +1,4 @@
-"""TPE against the trading code's hand-made grid, per symbol and model (tiny checkpoints).
+"""TPE against the trading code's hand-made grid, per symbol, model and checkpoint size.
 
 For each symbol: every grid setting of ``trading-grids.json`` is scored on the validation
 window with the study's seed set (the draws every TPE trial sees), its 5 best are confirmed on
@@ -7,7 +7,10 @@ window with the study's seed set (the draws every TPE trial sees), its 5 best ar
 winner). Reported: both confirmed validation MAEs, both test MAEs, the first TPE trial whose
 first pass beat the grid's best first pass, and wall times.
 
-    python bench/bench_search.py --out docs/bench-search.json
+    python bench/bench_search.py --presets base,tiny --out docs/bench-search.json
+
+Checkpoints are random-weight ``tiny`` and ``base`` (the published shapes) made by
+``optimise checkpoint init``; rows are written to ``--out`` as each one finishes.
 """
 
 from __future__ import annotations
@@ -102,39 +105,49 @@ def tpe_result(work: Path, model: str, checkpoint: Path, data: Path, symbol: str
     }
 
 
+def init_checkpoint(work: Path, model: str, preset: str) -> Path:
+    """Make a random ``preset`` checkpoint of ``model``; its folder."""
+    folder = work / f"{model}-{preset}"
+    init = ["checkpoint", "init", "--arch", model, "--preset", preset, str(folder)]
+    subprocess.run([sys.executable, "-m", "optimise", *init], cwd=REPO, check=True)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--presets", default="tiny", help="comma-separated: tiny, base")
+    parser.add_argument("--models", default="toto,kronos")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     grids = json.loads((SHARED / "trading-grids.json").read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for model in ("toto", "kronos"):
-            checkpoint = work / f"{model}-tiny"
-            init = ["checkpoint", "init", "--arch", model, "--preset", "tiny", str(checkpoint)]
-            subprocess.run([sys.executable, "-m", "optimise", *init], cwd=REPO, check=True)
-            for symbol, data in SYMBOLS:
-                grid = grid_result(model, checkpoint, data, symbol, grids)
-                tpe = tpe_result(work, model, checkpoint, data, symbol, args.trials)
-                values = tpe.pop("first_pass_values")
-                beat = [n for n, v in sorted(values.items()) if v < grid["best_first_pass"]]
-                row = {
-                    "model": model,
-                    "symbol": symbol,
-                    "grid": grid,
-                    "tpe": tpe,
-                    "first_trial_beating_grid": beat[0] if beat else None,
-                    "tpe_better_on_validation": (
-                        tpe["confirmed_price_mae"] < grid["confirmed_price_mae"]
-                    ),
-                    "tpe_better_on_test": tpe["test_price_mae"] < grid["test_price_mae"],
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+        for preset in args.presets.split(","):
+            for model in args.models.split(","):
+                checkpoint = init_checkpoint(work, model, preset)
+                for symbol, data in SYMBOLS:
+                    grid = grid_result(model, checkpoint, data, symbol, grids)
+                    tpe = tpe_result(work, model, checkpoint, data, symbol, args.trials)
+                    values = tpe.pop("first_pass_values")
+                    beat = [n for n, v in sorted(values.items()) if v < grid["best_first_pass"]]
+                    row = {
+                        "preset": preset,
+                        "model": model,
+                        "symbol": symbol,
+                        "grid": grid,
+                        "tpe": tpe,
+                        "first_trial_beating_grid": beat[0] if beat else None,
+                        "tpe_better_on_validation": (
+                            tpe["confirmed_price_mae"] < grid["confirmed_price_mae"]
+                        ),
+                        "tpe_better_on_test": tpe["test_price_mae"] < grid["test_price_mae"],
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    if args.out:
+                        args.out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":
