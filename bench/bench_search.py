@@ -113,13 +113,42 @@ def init_checkpoint(work: Path, model: str, preset: str) -> Path:
     return folder
 
 
+def table(rows: list[dict]) -> str:
+    """The results as the markdown table of docs/bench-search.md."""
+
+    def mae(value: float, se: float | None = None) -> str:
+        return f"{value:.4g}" + ("" if se is None else f" ± {se:.2g}")
+
+    lines = [
+        "| preset | model | symbol | grid: confirmed val ± SE | grid test | TPE: confirmed val "
+        "± SE | TPE test | naive val / test | first TPE trial beating the grid's best "
+        "| wall grid / TPE |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        g, t = r["grid"], r["tpe"]
+        lines.append(
+            f"| {r.get('preset', 'tiny')} | {r['model']} | {r['symbol']} "
+            f"| {mae(g['confirmed_price_mae'], g['confirmed_price_mae_se'])} "
+            f"| {mae(g['test_price_mae'])} "
+            f"| {mae(t['confirmed_price_mae'], t['confirmed_price_mae_se'])} "
+            f"| {mae(t['test_price_mae'])} | {mae(g['naive_val'])} / {mae(g['naive_test'])} "
+            f"| {r['first_trial_beating_grid']} | {g['wall_s']} s / {t['wall_s']} s |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, help="print the table of a results file and stop")
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--presets", default="tiny", help="comma-separated: tiny, base")
     parser.add_argument("--models", default="toto,kronos")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return
     grids = json.loads((SHARED / "trading-grids.json").read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
