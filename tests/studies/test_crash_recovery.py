@@ -5,6 +5,7 @@ Real processes, real databases (SQLite and PostgreSQL); the model is the test do
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from storage.rdb import open_storage
@@ -45,8 +47,15 @@ def launch_args(data: Path, url: str, workdir: Path, n_trials: int) -> list[str]
     ]
 
 
+@functools.cache
+def storage_for(url: str) -> RDBStorage:
+    """One storage per URL for the test's polling (a new engine per poll would hold the
+    database's connections while the workers need them)."""
+    return open_storage(parse(url))
+
+
 def load(url: str) -> optuna.Study:
-    return optuna.load_study(study_name=NAME, storage=open_storage(parse(url)))
+    return optuna.load_study(study_name=NAME, storage=storage_for(url))
 
 
 def wait_for(predicate, timeout: float = 60.0, step: float = 0.1):
