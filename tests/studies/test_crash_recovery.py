@@ -121,6 +121,8 @@ def test_a_launch_killed_mid_study_resumes_to_exactly_n(workdir: Path, sample_da
 
 
 def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int) -> None:
+    """``n_trials`` must outlast three workers' start-up (imports, opening the database), or
+    the first worker finishes the study before the victim holds a trial."""
     args = launch_args(data, url, workdir, n_trials)
     env = cli_env(FAKE_TRIAL_SLEEP="0.3")
     first = subprocess.Popen(
@@ -162,11 +164,11 @@ def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int)
 def test_four_workers_on_postgres_survive_a_sigkill(
     postgres_url: str, workdir: Path, sample_data: Path
 ):
-    _four_workers_one_killed(postgres_url, workdir, sample_data, 16)
+    _four_workers_one_killed(postgres_url, workdir, sample_data, 40)
 
 
 def test_four_workers_on_sqlite_survive_a_sigkill(workdir: Path, sample_data: Path):
-    _four_workers_one_killed(f"sqlite:///{workdir / 'studies.db'}", workdir, sample_data, 16)
+    _four_workers_one_killed(f"sqlite:///{workdir / 'studies.db'}", workdir, sample_data, 40)
 
 
 def _orphan(url: str, data: Path, workdir: Path, *, worker: str | None, heartbeat: bool) -> int:
