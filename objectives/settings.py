@@ -57,9 +57,10 @@ class ModelSpace(Generic[S]):
         return [self.settings.from_config(self.trading_best).to_params()]
 
 
-def config_key(settings: Settings) -> str:
-    """A canonical text of the settings, equal for equal settings."""
-    return json.dumps(settings.to_config(), sort_keys=True)
+def config_key(settings: Settings | Mapping[str, object]) -> str:
+    """A canonical text of settings (or of a stored config), equal for equal settings."""
+    config = settings if isinstance(settings, Mapping) else settings.to_config()
+    return json.dumps(config, sort_keys=True)
 
 
 def check_keys(model: str, given: Mapping[str, object], required: tuple[str, ...],

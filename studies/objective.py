@@ -7,8 +7,6 @@ is not evaluated again but gets its recorded value (trial attr ``duplicate_of``)
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -99,4 +97,4 @@ def _scored_before(trial: optuna.Trial, settings: Settings) -> FrozenTrial | Non
 def stored_key(trial: FrozenTrial) -> str | None:
     """The canonical text of a finished trial's settings (its ``config`` attr), or ``None``."""
     stored = trial.user_attrs.get("config")
-    return None if stored is None else json.dumps(stored, sort_keys=True)
+    return None if stored is None else config_key(stored)
