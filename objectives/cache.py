@@ -30,14 +30,20 @@ def nbytes(value: Any) -> int:
 
 
 class BoundedCache(Generic[V]):
-    """LRU mapping that evicts oldest entries once ``max_bytes`` is exceeded."""
+    """LRU mapping that evicts oldest entries once ``max_bytes`` is exceeded.
+
+    A value held under several keys (an alias, e.g. Kronos's per-clip key of a transformer
+    pass that is also held under its tokens) is charged once, while any of its keys holds it.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.hits = 0
         self.misses = 0
-        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self.evictions = 0
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._charged: dict[int, list[int]] = {}  # id(value) -> [bytes, keys holding it]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -52,18 +58,29 @@ class BoundedCache(Generic[V]):
             return None
         self._items.move_to_end(key)
         self.hits += 1
-        return item[0]
+        return item
 
     def put(self, key: Hashable, value: V) -> V:
-        size = nbytes(value)
         if key in self._items:
-            self.bytes -= self._items.pop(key)[1]
-        self._items[key] = (value, size)
-        self.bytes += size
+            self._release(self._items.pop(key))
+        self._items[key] = value
+        charge = self._charged.setdefault(id(value), [0, 0])
+        if charge[1] == 0:
+            charge[0] = nbytes(value)
+            self.bytes += charge[0]
+        charge[1] += 1
         while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, (_, dropped) = self._items.popitem(last=False)
-            self.bytes -= dropped
+            self._release(self._items.popitem(last=False)[1])
+            self.evictions += 1
         return value
+
+    def _release(self, value: V) -> None:
+        """One key no longer holds ``value``; its bytes are freed with its last key."""
+        charge = self._charged[id(value)]
+        charge[1] -= 1
+        if charge[1] == 0:
+            self.bytes -= charge[0]
+            del self._charged[id(value)]
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         value = self.get(key)
@@ -71,4 +88,5 @@ class BoundedCache(Generic[V]):
 
     def clear(self) -> None:
         self._items.clear()
+        self._charged.clear()
         self.bytes = 0

@@ -103,8 +103,8 @@ def stage1_tokens(
         one = slice(b, b + 1)
         out.append(
             (
-                logits[b],
-                hidden[one, -1],
+                logits[b].clone(),  # a copy: a view would keep the batch's tensor alive
+                hidden[one, -1].clone(),  # ... and here the whole (w, C) hidden states
                 KV(kv.k[one], kv.v[one]),
                 [KV(c.k[one], c.v[one]) for c in prefix],
             )

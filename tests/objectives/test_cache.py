@@ -29,3 +29,25 @@ def test_get_or_compute_computes_once() -> None:
 def test_sizes_count_nested_tensors_and_arrays() -> None:
     value = {"a": torch.zeros(10, dtype=torch.float32), "b": (np.zeros(5), np.zeros(5))}
     assert nbytes(value) == 40 + 80
+
+
+def test_a_value_under_two_keys_is_charged_once_until_its_last_key_goes() -> None:
+    cache: BoundedCache[np.ndarray] = BoundedCache(max_bytes=3 * 800)
+    shared = np.zeros(100)
+    cache.put("by tokens", shared)
+    cache.put("by clip", shared)  # an alias: no new bytes
+    assert cache.bytes == 800
+    cache.put("other", np.zeros(100))
+    cache.put("third", np.zeros(100))  # 3 values, 4 keys: still within budget
+    assert len(cache) == 4 and cache.bytes == 3 * 800 and cache.evictions == 0
+    cache.put("fourth", np.zeros(100))
+    # dropping "by tokens" frees nothing while "by clip" holds the value, so both go
+    assert "by tokens" not in cache and "by clip" not in cache and cache.evictions == 2
+    assert cache.bytes == 3 * 800 and len(cache) == 3
+
+
+def test_re_putting_a_key_replaces_its_charge() -> None:
+    cache: BoundedCache[np.ndarray] = BoundedCache()
+    cache.put("k", np.zeros(100))
+    cache.put("k", np.zeros(10))
+    assert cache.bytes == 80 and len(cache) == 1
