@@ -152,6 +152,7 @@ def main() -> None:
                     backend = KronosBackend(loaded, cache_bytes=int(args.cache_gib * 2**30))
                     gc.collect()
                 work = Path(tmp) / f"seed{seed}-{position}"
+                work.mkdir()
                 result = run(backend, args.data_dir, args.symbol, seed, RUNS[name],
                              args.trials, counter, work)  # fmt: skip
                 row = {"seed": seed, "run": name, "symbol": args.symbol, "trials": args.trials,

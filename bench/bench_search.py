@@ -10,7 +10,9 @@ first pass beat the grid's best first pass, and wall times.
     python bench/bench_search.py --presets base,tiny --out docs/bench-search.json
 
 Checkpoints are random-weight ``tiny`` and ``base`` (the published shapes) made by
-``optimise checkpoint init``; rows are written to ``--out`` as each one finishes.
+``optimise checkpoint init``; rows are written to ``--out`` as each one finishes, replacing
+that file's row of the same (preset, model, symbol), so one row can be re-run with
+``--presets base --models kronos --symbols MSFT``.
 """
 
 from __future__ import annotations
@@ -138,25 +140,34 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def order(row: dict) -> tuple:
+    """Rows as in the docs: base before tiny, Toto before Kronos, symbols as listed."""
+    symbols = [name for name, _ in SYMBOLS]
+    return (row.get("preset", "tiny") != "base", row["model"] != "toto",
+            symbols.index(row["symbol"]) if row["symbol"] in symbols else len(symbols))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, help="print the table of a results file and stop")
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--presets", default="tiny", help="comma-separated: tiny, base")
     parser.add_argument("--models", default="toto,kronos")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--symbols", default=",".join(name for name, _ in SYMBOLS))
+    parser.add_argument("--out", type=Path, help="results file; rows of other runs are kept")
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(args.table.read_text())))
         return
     grids = json.loads((SHARED / "trading-grids.json").read_text())
-    rows = []
+    wanted = args.symbols.split(",")
+    rows = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for preset in args.presets.split(","):
             for model in args.models.split(","):
                 checkpoint = init_checkpoint(work, model, preset)
-                for symbol, data in SYMBOLS:
+                for symbol, data in [(s, d) for s, d in SYMBOLS if s in wanted]:
                     grid = grid_result(model, checkpoint, data, symbol, grids)
                     tpe = tpe_result(work, model, checkpoint, data, symbol, args.trials)
                     values = tpe.pop("first_pass_values")
@@ -173,7 +184,10 @@ def main() -> None:
                         ),
                         "tpe_better_on_test": tpe["test_price_mae"] < grid["test_price_mae"],
                     }
+                    same = (preset, model, symbol)
+                    rows = [r for r in rows if (r.get("preset"), r["model"], r["symbol"]) != same]
                     rows.append(row)
+                    rows.sort(key=order)
                     print(json.dumps(row), flush=True)
                     if args.out:
                         args.out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -4,10 +4,11 @@ The context of target row ``i`` is rows ``[i - max_context, i)`` (fewer at the s
 series), passed to the model exactly as upstream's ``KronosPredictor.predict`` would receive
 it: z-scored over those rows, clipped, tokenised. Stage-1 results are cached per
 ``(data fingerprint, i, max_context, clip)`` and per ``(data fingerprint, i, max_context,
-tokens)``: clips that tokenise the context alike share the transformer pass; s2 logits are
-cached per ``(window, s1)`` and decoded bars per ``(window, s1, s2)``, a window being
-``(data fingerprint, i, max_context, tokens)``. All caches are bounded
-(:class:`objectives.cache.BoundedCache`) and belong to the backend, i.e. to one checkpoint.
+tokens)``: clips that tokenise the context alike share the transformer pass. Stage 2 is not
+cached: it computes the s2 logits of a window's distinct s1 draws in one call and decodes its
+distinct (s1, s2) pairs in one call, shapes that depend on that window's draws only. The
+cache is bounded (:class:`objectives.cache.BoundedCache`; a pass held under both keys is
+charged once) and belongs to the backend, i.e. to one checkpoint.
 """
 
 from __future__ import annotations
