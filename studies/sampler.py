@@ -18,10 +18,11 @@ def pruner() -> optuna.pruners.BasePruner:
     """A median rule across validation-window chunks: after 10 finished trials, a trial whose
     running MAE after any chunk (the first included) is worse than the median of earlier trials
     at that chunk stops. With common random numbers every trial sees the same draws, so the
-    comparison is fair. Chosen by measurement (docs/bench-search.md, "Pruning"): on base-size
-    Kronos, BTCUSD, 200 trials, stopping after the first chunk halved the wall time against a
-    warm-up of one chunk with the same confirmed winner MAE, and successive halving drove the
-    search into 512-token contexts, each new one a cold 20-window pass."""
+    comparison is fair. Chosen by measurement (docs/design-notes.md, "What a cold Kronos trial
+    costs, and pruning"): on base-size Kronos, BTCUSD, 200 trials, it cut the trials' wall time
+    1.6x with the same confirmed winner; successive halving, the Wilcoxon pruner and a median
+    rule after 3 startup trials pruned more early and drove TPE into 400-512-token contexts,
+    each new one a cold pass per window."""
     return optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=0)
 
 

@@ -247,7 +247,9 @@ def test_clips_that_tokenise_the_context_alike_share_one_transformer_pass(parity
     targets = parity["eval__targets"]
     # a window of 64 rows has |z| <= sqrt(63) < 10: clips 10 and 20 clip nothing
     loose = evaluator.forecast_close(targets, {**SAMPLED, "clip": 10.0}, seed=6)
+    held = backend.stage1_cache.bytes
     looser = evaluator.forecast_close(targets, {**SAMPLED, "clip": 20.0}, seed=6)
+    assert backend.stage1_cache.bytes == held  # the second clip's keys alias the same passes
     tight = evaluator.forecast_close(targets, {**SAMPLED, "clip": 0.5}, seed=6)
     del backend.predictor.hidden
     np.testing.assert_array_equal(loose, looser)
