@@ -1,5 +1,5 @@
 """Kronos pruning, before and after: the same seeded study with ``--prune off`` and with the
-median rule every 5 windows, on base-size random weights, for several study seeds.
+median rule every 5 windows, on random weights (base size by default), for several study seeds.
 
 Each run is what ``optimise launch --no-warm-start`` does (open the study, run the trials,
 confirm the best 5 on 8 fresh seed sets, score the winner once on the test window, export) in
@@ -97,16 +97,17 @@ def run(
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| seed | run | trials wall | complete / pruned | passes (mean tokens) "
+        "| preset | seed | run | trials wall | complete / pruned | passes (mean tokens) "
         "| confirmed val MAE ± SE | test MAE | winner (max_context, clip, T, top_k/top_p) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         w = r["winner"]
         kind = f"top_k {w['top_k']}" if w["top_k"] > 0 else f"top_p {w['top_p']:.3g}"
         wall = f"{r['trials_s']} s" + ("" if r["cold"] else " (warm cache)")
         lines.append(
-            f"| {r['seed']} | {r['run']} | {wall} | {r['complete']} / {r['pruned']} "
+            f"| {r.get('preset', 'base')} | {r['seed']} | {r['run']} | {wall} "
+            f"| {r['complete']} / {r['pruned']} "
             f"| {r['passes']} ({r['mean_pass_tokens']}) "
             f"| {r['confirmed_price_mae']:.4g} ± {r['confirmed_price_mae_se']:.3g} "
             f"| {r['test_price_mae']:.4g} "
@@ -120,8 +121,10 @@ def main() -> None:
     parser.add_argument("--table", type=Path, help="print the table of a results file and stop")
     parser.add_argument(
         "--checkpoint", type=Path,
-        help="a Kronos folder with model/ and tokenizer/ (default: a random base one, made here)",
+        help="a Kronos folder with model/ and tokenizer/ (default: a random one, made here)",
     )  # fmt: skip
+    parser.add_argument("--preset", default="base", help="the random checkpoint's size "
+                        "(tiny, base); recorded in each row")  # fmt: skip
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--symbol", default="BTCUSD")
     parser.add_argument("--seeds", default="0,1,2")
@@ -141,8 +144,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            checkpoint = Path(tmp) / "kronos-base"
-            init = ["checkpoint", "init", "--arch", "kronos", "--preset", "base", str(checkpoint)]
+            checkpoint = Path(tmp) / f"kronos-{args.preset}"
+            init = ["checkpoint", "init", "--arch", "kronos", "--preset", args.preset,
+                    str(checkpoint)]  # fmt: skip
             subprocess.run([sys.executable, "-m", "optimise", *init], cwd=REPO, check=True)
         loaded = load_kronos(str(checkpoint / "model"), str(checkpoint / "tokenizer"))
         for seed in map(int, args.seeds.split(",")):
@@ -155,7 +159,8 @@ def main() -> None:
                 work.mkdir()
                 result = run(backend, args.data_dir, args.symbol, seed, RUNS[name],
                              args.trials, counter, work)  # fmt: skip
-                row = {"seed": seed, "run": name, "symbol": args.symbol, "trials": args.trials,
+                row = {"preset": args.preset, "seed": seed, "run": name, "symbol": args.symbol,
+                       "trials": args.trials,
                        "cold": position == 0 or not args.share_cache, **result}  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), flush=True)
