@@ -1,5 +1,6 @@
 """Exact re-scoring: ``optimise forecast --window validation --seed <study seed>`` in a fresh
-process with one thread reproduces every trial's stored validation forecasts bit for bit."""
+process with the study's thread count (one) reproduces every trial's stored validation
+forecasts bit for bit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
 from tests.conftest import REPO, cli_command, cli_env, run_cli
 
@@ -16,15 +18,23 @@ DATA = REPO / "trainingdata"
 
 
 @pytest.mark.parametrize("model", ["toto", "kronos"])
-def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_single_thread_process(
+def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_the_same_threads(
     model: str, checkpoints: dict[str, Path], workdir: Path
 ) -> None:
     common = ["--model", model, "--checkpoint", checkpoints[model], "--data-dir", DATA]
-    assert (
-        run_cli("launch", *common, "--symbols", "MSFT", "--n-trials", 4, "--seed", 3,
-                "--no-progress", "--confirm-candidates", 2, "--confirm-draws", 2)
-        == 0
-    )  # fmt: skip
+    # The study runs with one thread like the re-scoring process: on CPUs where MKL's strict
+    # reproducibility mode does not hold (measured on a 2-core AMD EPYC), Kronos's last bits
+    # depend on the thread count (docs/design-notes.md, "Exact re-scoring").
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        status = run_cli(
+            "launch", *common, "--symbols", "MSFT", "--n-trials", 4, "--seed", 3,
+            "--no-progress", "--confirm-candidates", 2, "--confirm-draws", 2,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0
     study = optuna.load_study(study_name=f"{model}:MSFT:v20-t20-h1", storage="sqlite:///studies.db")
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 4
