@@ -101,10 +101,15 @@ def table(rows: list[dict]) -> str:
         "| confirmed val MAE ± SE | test MAE | winner (max_context, clip, T, top_k/top_p) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in rows:
+    ordered = sorted(
+        rows, key=lambda r: (r.get("preset", "base"), r["seed"], r["run"][:6] != "before")
+    )
+    for r in ordered:
         w = r["winner"]
         kind = f"top_k {w['top_k']}" if w["top_k"] > 0 else f"top_p {w['top_p']:.3g}"
         wall = f"{r['trials_s']} s" + ("" if r["cold"] else " (warm cache)")
+        if r.get("wall_note"):  # added by hand where a wall time is not a clean timing
+            wall += f" ({r['wall_note']})"
         lines.append(
             f"| {r.get('preset', 'base')} | {r['seed']} | {r['run']} | {wall} "
             f"| {r['complete']} / {r['pruned']} "
