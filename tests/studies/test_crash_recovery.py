@@ -220,7 +220,10 @@ def test_an_objective_that_raises_is_retried_then_failed_with_its_reason(
 
 def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, sample_data: Path):
     url = f"sqlite:///{workdir / 'studies.db'}"
-    args = launch_args(sample_data, url, workdir, 8)
+    # a budget the slowed worker cannot finish before the signal lands, even when this test
+    # polls slowly on a busy CPU (with 8 trials it once finished first and exited 0)
+    n_trials = 30
+    args = launch_args(sample_data, url, workdir, n_trials)
     worker = subprocess.Popen(
         cli_command(*args),
         env=cli_env(FAKE_TRIAL_SLEEP="0.4"),
@@ -246,7 +249,7 @@ def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, sample_data: 
     assert cells["fail"] == "0" and cells["interrupted"] == "1"
     assert run_cli_process(*args).returncode == 0
     study = load(url)
-    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 8
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == n_trials
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     retried = [t for t in study.trials if t.user_attrs.get("retry_of") == stopped.number]
     assert len(retried) == 1 and "fail_reason" not in retried[0].user_attrs
