@@ -245,28 +245,16 @@ def _tell(
     value: float | None,
     settings: WorkerSettings,
 ) -> TrialState:
-    """``study.tell``, idempotent under retries: when an attempt's acknowledgement was lost,
-    the retry reads the trial back and accepts the state the first attempt committed."""
-    tried = False
+    """``study.tell``, idempotent: a trial already finished (by this worker's attempt whose
+    acknowledgement was lost, or by another worker that declared it dead during a database
+    outage) is left as it is, and its stored state is returned."""
 
     def tell_once() -> TrialState:
-        nonlocal tried
-        if tried:
-            current = stored_trial(study, trial)
-            if current.state.is_finished():
-                return current.state
-        tried = True
-        study.tell(trial, value, state=state)
-        return state
+        return study.tell(trial, value, state=state, skip_if_finished=True).state
 
     try:
         told = _resilient(tell_once, settings)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        logger.warning("trial %d was failed by another worker meanwhile", trial.number)
-        return TrialState.FAIL
-    except ValueError as exc:  # tell() refuses a trial that is already finished
-        if "finished" not in str(exc):
-            raise
+    except optuna.exceptions.UpdateFinishedTrialError:  # finished between the read and the write
         logger.warning("trial %d was failed by another worker meanwhile", trial.number)
         return TrialState.FAIL
     if told != state:
