@@ -102,7 +102,7 @@ def table(rows: list[dict]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     ordered = sorted(
-        rows, key=lambda r: (r.get("preset", "base"), r["seed"], r["run"][:6] != "before")
+        rows, key=lambda r: (r.get("preset", "base"), r["seed"], not r["run"].startswith("before"))
     )
     for r in ordered:
         w = r["winner"]

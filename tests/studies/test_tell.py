@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from storage.optuna_internals import set_trial_state
 from studies.worker import WorkerSettings, _tell
 
 
@@ -14,7 +15,7 @@ def test_a_trial_failed_by_another_worker_is_not_told_again(tmp_path: Path) -> N
     # as when recovery declares a worker dead during a database outage and fails its trial
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'studies.db'}")
     trial = study.ask()
-    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    assert set_trial_state(study, trial, TrialState.FAIL)
 
     told = _tell(study, trial, TrialState.COMPLETE, 1.5, WorkerSettings(progress=False))
 
