@@ -10,6 +10,7 @@
    ``sample_count`` values.
 
     python bench/bench_winners.py --data-dir ../shared/data --out docs/bench-winners.json
+    python bench/bench_winners.py --data-dir ../shared/data --rescore-only
 """
 
 from __future__ import annotations
@@ -82,7 +83,13 @@ def rescore(work: Path, model: str, checkpoint: Path, data: Path, symbol: str, n
             equal += 1
         else:
             differ += 1
-    return {"model": model, "trials": n, "bit_for_bit_equal": equal, "differ": differ}
+    return {
+        "model": model,
+        "trials": n,
+        "complete": equal + differ,  # pruned trials have no forecasts of all 20 windows
+        "bit_for_bit_equal": equal,
+        "differ": differ,
+    }
 
 
 def latency_rows(work: Path, data: Path, symbol: str) -> list[dict]:
@@ -119,7 +126,12 @@ def main() -> None:
     parser.add_argument("--rescore-kronos", type=int, default=40)
     parser.add_argument("--rescore-toto", type=int, default=60)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--rescore-only", action="store_true", help="part 2 only, printed (no --out)"
+    )
     args = parser.parse_args()
+    if args.rescore_only and args.out:
+        parser.error("--rescore-only prints its rows; it does not write --out")
     data = args.data_dir.resolve()
     result: dict = {"symbol": args.symbol, "threads": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +141,7 @@ def main() -> None:
             checkpoints[model] = work / f"{model}-tiny"
             run("checkpoint", "init", "--arch", model, "--preset", "tiny", str(checkpoints[model]))
         result["winners"] = []
-        for model in ("toto", "kronos"):
+        for model in () if args.rescore_only else ("toto", "kronos"):
             launched = launch(work, model, checkpoints[model], data, args.symbol, args.trials)
             record = launched["record"]
             selection = record["metadata"]["selection"]
@@ -158,6 +170,8 @@ def main() -> None:
             rescore(work, "toto", checkpoints["toto"], data, args.symbol, args.rescore_toto),
         ]
         print(json.dumps(result["rescore"]), flush=True)
+        if args.rescore_only:
+            return
         result["latency"] = latency_rows(work, data, args.symbol)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -15,6 +15,7 @@ from torch import nn
 
 from models.kronos.config import TokenizerConfig
 from models.kronos.layers import KV, Block
+from models.threads import one_thread
 
 
 class _BSQBuffers(nn.Module):
@@ -102,8 +103,12 @@ class KronosTokenizer(nn.Module):
         """Bars (B, M, d_in) for M alternative next tokens (B, M) after each of B prefixes.
 
         ``prefix`` comes from :meth:`decode_prefix`; each candidate sees the prefix and itself.
+        The bar head runs on one thread: a product with ``d_in`` (6) output columns and fewer
+        rows than that is one whose last bits MKL makes depend on the thread count
+        (:mod:`models.threads`).
         """
         z = self._codes(s1, s2)  # (B, M, C)
         for block, kv in zip(self.decoder, prefix, strict=True):
             z, _ = block(z, kv, alternatives=True)
-        return self.head(z)
+        with one_thread():
+            return self.head(z)

@@ -24,6 +24,7 @@ from objectives.kronos.stages import (
     features,
     normalise,
     sample_window,
+    sample_window_draws,
     stage1_tokens,
     time_features,
 )
@@ -302,3 +303,32 @@ def test_only_the_active_filter_parameter_is_sampled():
         assert space.from_params(trial.params).to_config() == config
     assert kinds == {"top_k", "top_p"}
     assert json.loads(json.dumps(space.describe()))["params"]["top_p"]["when"] == "filter=top_p"
+
+
+def test_stage_two_does_not_depend_on_the_thread_count(backend, parity):
+    # Few distinct draws per window: the bar head decodes 2-5 candidates, the small product
+    # whose last bits depended on the thread count on a 2-core AMD EPYC (models/threads.py).
+    # The decoded bars are compared before un-normalising, which can round a last bit away.
+    evaluator = backend.evaluator(fixture_bars(parity))
+    config = KronosSettings.from_config(
+        {**SAMPLED, "sample_count": 5, "top_p": 0.67, "temperature": 0.9, "clip": 3.45}
+    )
+    windows = evaluator._windows(list(parity["eval__targets"]), config)
+    threads = torch.get_num_threads()
+    draws: dict[int, list[np.ndarray]] = {}
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            draws[count] = [
+                sample_window_draws(
+                    backend.predictor, backend.tokenizer, window, config,
+                    torch.Generator().manual_seed(7),
+                )[0]
+                for window in windows
+            ]  # fmt: skip
+            assert torch.get_num_threads() == count, "stage 2 restores the thread count"
+    finally:
+        torch.set_num_threads(threads)
+    assert all(len(bars) > 1 for bars in draws[1])
+    for one, two in zip(draws[1], draws[2], strict=True):
+        np.testing.assert_array_equal(one, two)
