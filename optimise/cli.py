@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 
 from errors import OptimiseError
 from optimise.parser import EXIT_USAGE, build_parser
+from studies.stop import install_stop_handlers
 
 EXIT_INTERRUPTED = 130
 
@@ -28,10 +28,6 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     return getattr(commands, args.command)
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -42,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    install_stop_handlers()
     try:
         return _handler(args)(args)
     except OptimiseError as exc:

@@ -32,6 +32,7 @@ from studies.owners import WORKER_ATTR, this_worker
 from studies.periodic import Periodic
 from studies.recovery import recover_dead_trials, requeue_interrupted
 from studies.sampler import pruner, sampler_for_trial
+from studies.stop import raise_if_stop_requested
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def run_study(
     recovery = _RecoveryClock(settings.heartbeat_interval_s)
     try:
         while deadline is None or time.monotonic() < deadline:
+            raise_if_stop_requested()
             trial, counts = _resilient(
                 _Take(study, ctx, ledger, n_trials, settings, recovery), settings
             )
@@ -198,6 +200,7 @@ def _run_trial(
                 attempt += 1
                 try:
                     value = objective(trial, ctx)
+                    raise_if_stop_requested()  # its own interrupt may have been lost
                     break
                 except optuna.TrialPruned:
                     return _tell(study, trial, TrialState.PRUNED, None, settings)
