@@ -2,8 +2,8 @@
 
 Python delivers a signal by raising ``KeyboardInterrupt`` at whatever the main thread is doing,
 and an exception raised inside a garbage-collection callback is printed as "Exception ignored"
-and dropped: measured, one Ctrl-C in about 70 landed in SQLAlchemy's ``_collection_gced`` and
-the worker went on to finish its study. So the handler also records the request, and the
+and dropped: about once in 180 tries, a Ctrl-C landed in SQLAlchemy's ``_collection_gced``
+and the worker went on to finish its study. So the handler also records the request, and the
 worker checks it where a lost interrupt would matter: before each trial and before telling a
 trial's result (an interrupted trial is queued again, never told).
 """
