@@ -7,8 +7,11 @@ columns gave different last bits with 1 and 2 threads (measured: 4-7, 12, 16 and
 not 1-3, 8, 24 or more; for 6 columns, 2-5 rows).
 That is Kronos's bar head when it decodes a window's few distinct draws, so the head runs
 under :func:`one_thread` and a forecast does not depend on the process's thread count
-(docs/design-notes.md, "Exact re-scoring"). The encoder's equally narrow quantiser product
-only feeds signs, and contexts are longer than its width.
+(docs/design-notes.md, "Exact re-scoring"). Toto's mixture head (``k`` columns, one row
+per step of the patch) runs under it too: the published ``k`` of 24 over 64 rows is not
+affected, but a checkpoint with fewer patch steps than components would be. The Kronos
+encoder's equally narrow quantiser product only feeds signs, and contexts are longer than its
+width.
 """
 
 from __future__ import annotations

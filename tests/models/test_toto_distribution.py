@@ -7,7 +7,12 @@ import pytest
 import torch
 from scipy import stats
 
-from models.toto.distribution import Mixture, _redraw_gamma, sample_mixtures
+from models.toto.distribution import (
+    Mixture,
+    MixtureOfStudentTsHead,
+    _redraw_gamma,
+    sample_mixtures,
+)
 
 MIXTURE = Mixture(
     weights=torch.tensor([[0.3, 0.7], [1.0, 0.0]]),
@@ -52,3 +57,23 @@ def test_the_rejection_fallback_draws_the_right_gamma() -> None:
     draws = _redraw_gamma(d, torch.Generator().manual_seed(0))
     assert stats.kstest(draws.numpy(), stats.gamma(alpha).cdf).pvalue > 0.01
     assert np.isfinite(draws.numpy()).all()
+
+
+def test_the_mixture_head_does_not_depend_on_the_thread_count() -> None:
+    # 12 components over 4 patch rows: a narrow product MKL gave thread-dependent last bits
+    # on a 2-core AMD EPYC (models/threads.py)
+    torch.manual_seed(0)
+    head = MixtureOfStudentTsHead(embed_dim=32, k_components=12)
+    hidden = torch.randn(1, 1, 4, 32)
+    threads = torch.get_num_threads()
+    outputs = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            with torch.no_grad():
+                outputs.append(head(hidden))
+            assert torch.get_num_threads() == count
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(*outputs, strict=True):
+        assert torch.equal(one, two)
