@@ -16,6 +16,7 @@ width.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,14 +24,19 @@ import torch
 
 
 @contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the block's CPU operators on one intra-op thread; restore the count after."""
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Run the block's CPU operators on ``count`` intra-op threads; restore the count after."""
     threads = torch.get_num_threads()
-    if threads == 1:
+    if threads == count:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def one_thread() -> contextlib.AbstractContextManager[None]:
+    """Run the block's CPU operators on one intra-op thread (see the module's docstring)."""
+    return intra_op_threads(1)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
+from models.threads import intra_op_threads
 from models.toto.distribution import (
     Mixture,
     MixtureOfStudentTsHead,
@@ -65,15 +66,10 @@ def test_the_mixture_head_does_not_depend_on_the_thread_count() -> None:
     torch.manual_seed(0)
     head = MixtureOfStudentTsHead(embed_dim=32, k_components=12)
     hidden = torch.randn(1, 1, 4, 32)
-    threads = torch.get_num_threads()
     outputs = []
-    try:
-        for count in (1, 2):
-            torch.set_num_threads(count)
-            with torch.no_grad():
-                outputs.append(head(hidden))
+    for count in (1, 2):
+        with intra_op_threads(count), torch.no_grad():
+            outputs.append(head(hidden))
             assert torch.get_num_threads() == count
-    finally:
-        torch.set_num_threads(threads)
     for one, two in zip(*outputs, strict=True):
         assert torch.equal(one, two)

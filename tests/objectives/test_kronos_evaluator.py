@@ -12,6 +12,7 @@ import torch
 from scipy import stats
 
 from models.kronos import load_kronos
+from models.threads import intra_op_threads
 from objectives.bars import Bars
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
@@ -314,11 +315,9 @@ def test_stage_two_does_not_depend_on_the_thread_count(backend, parity):
         {**SAMPLED, "sample_count": 5, "top_p": 0.67, "temperature": 0.9, "clip": 3.45}
     )
     windows = evaluator._windows(list(parity["eval__targets"]), config)
-    threads = torch.get_num_threads()
     draws: dict[int, list[np.ndarray]] = {}
-    try:
-        for count in (1, 2):
-            torch.set_num_threads(count)
+    for count in (1, 2):
+        with intra_op_threads(count):
             draws[count] = [
                 sample_window_draws(
                     backend.predictor, backend.tokenizer, window, config,
@@ -327,8 +326,6 @@ def test_stage_two_does_not_depend_on_the_thread_count(backend, parity):
                 for window in windows
             ]  # fmt: skip
             assert torch.get_num_threads() == count, "stage 2 restores the thread count"
-    finally:
-        torch.set_num_threads(threads)
     assert all(len(bars) > 1 for bars in draws[1])
     for one, two in zip(draws[1], draws[2], strict=True):
         np.testing.assert_array_equal(one, two)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
+from models.threads import intra_op_threads
 from tests.conftest import REPO, cli_command, cli_env, run_cli
 
 DATA = REPO / "trainingdata"
@@ -25,15 +25,11 @@ def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_threa
     # The study runs with two threads and the re-scoring process with one: on a 2-core AMD
     # EPYC, MKL's small products differed in the last bits between the two until Kronos's
     # stage 2 ran on one thread (models/threads.py).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with intra_op_threads(2):
         status = run_cli(
             "launch", *common, "--symbols", "MSFT", "--n-trials", 4, "--seed", 3,
             "--no-progress", "--confirm-candidates", 2, "--confirm-draws", 2,
         )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
     assert status == 0
     study = optuna.load_study(study_name=f"{model}:MSFT:v20-t20-h1", storage="sqlite:///studies.db")
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
