@@ -17,7 +17,13 @@ import pandas as pd
 from objectives.exceptions import DataError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
-SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,31}$")
+#: the longest ticker accepted: far above any exchange's (OCC option symbols have 21
+#: characters, crypto pairs such as 1000SHIBUSDT 12), and short enough that every file named
+#: after it (``.<SYMBOL>.json.<random>.tmp``, ``<study name>.png``) stays well inside the
+#: 255-byte file name limit
+MAX_SYMBOL_LENGTH = 64
+SYMBOL_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._\-]{{0,{MAX_SYMBOL_LENGTH - 1}}}\Z")
+_SYMBOL_CHARS = "letters, digits, '.', '_', '-'"
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +77,36 @@ class Bars:
         )
 
 
+def ticker_problem(symbol: object) -> str | None:
+    """Why ``symbol`` is not a plain ticker (the character, or the length), or ``None``."""
+    if not isinstance(symbol, str):
+        return f"it is a {type(symbol).__name__}, not text"
+    if not symbol:
+        return "it is empty"
+    if len(symbol) > MAX_SYMBOL_LENGTH:
+        return f"it has {len(symbol)} characters, more than {MAX_SYMBOL_LENGTH}"
+    if not symbol[0].isascii() or not symbol[0].isalnum():
+        return f"it starts with {symbol[0]!r}, not a letter or digit"
+    for position, char in enumerate(symbol, start=1):
+        if not (char.isascii() and (char.isalnum() or char in "._-")):
+            return f"{char!r} at position {position} is not allowed ({_SYMBOL_CHARS})"
+    if ".." in symbol:
+        return "'..' is not allowed"
+    return None
+
+
 def check_symbol(symbol: str) -> str:
-    """Return ``symbol`` if it is a plain ticker, else raise ``DataError``."""
-    if not isinstance(symbol, str) or not SYMBOL_PATTERN.match(symbol) or ".." in symbol:
-        raise DataError(f"symbol {symbol!r} is not a plain ticker (letters, digits, '.', '_', '-')")
+    """Return ``symbol`` if it is a plain ticker, else raise ``DataError`` saying why."""
+    problem = ticker_problem(symbol)
+    if problem is not None:
+        raise DataError(f"symbol {_shown(symbol)} is not a plain ticker: {problem}")
     return symbol
+
+
+def _shown(symbol: object) -> str:
+    """``repr`` of ``symbol``, a long one cut in the middle (the message stays one line)."""
+    text = repr(symbol)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-12:]}"
 
 
 def csv_path(data_dir: Path, symbol: str) -> Path:
@@ -90,7 +121,7 @@ def _check_data_dir(data_dir: Path) -> None:
 
 
 def _is_ticker(stem: str) -> bool:
-    return bool(SYMBOL_PATTERN.match(stem)) and ".." not in stem
+    return ticker_problem(stem) is None
 
 
 def list_symbols_and_skipped(data_dir: Path) -> tuple[list[str], list[str]]:

@@ -33,8 +33,10 @@ import numpy as np
 from objectives.bars import Bars
 from objectives.cache import BoundedCache
 from objectives.exceptions import DataError
+from objectives.forecasts import Forecast
 from objectives.metrics import Metrics, score
 from objectives.settings import Params, Settings
+from objectives.tasks import LEVELS, Task
 
 if TYPE_CHECKING:
     import optuna
@@ -66,7 +68,14 @@ class SearchSpace(Protocol[S_co]):
 
 
 class Evaluator(Protocol):
-    """A backend bound to one symbol's bars."""
+    """A backend bound to one symbol's bars, a task and a horizon."""
+
+    task: Task
+    horizon: int
+
+    def forecast(self, origins: np.ndarray, settings: Settings, seed: int) -> Forecast:
+        """The task's columns along ``horizon``-step paths from each origin, with the draws;
+        the path from origin ``o`` reads rows ``< o`` only."""
 
     def forecast_close(self, targets: np.ndarray, settings: Settings, seed: int) -> np.ndarray:
         """One-step close forecasts, shape ``(len(targets),)``; target ``i`` reads rows ``< i``.
@@ -87,7 +96,7 @@ class Backend(Protocol):
     checkpoint_id: str
     space: SearchSpace[Settings]
 
-    def evaluator(self, bars: Bars) -> Evaluator: ...
+    def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> Evaluator: ...
 
     def uncached(self) -> Backend:
         """The same weights with no stage-1 cache: what a live forecaster pays per forecast."""
@@ -97,11 +106,22 @@ class BoundEvaluator(Generic[S]):
     """What both backends' evaluators share: the bars, their fingerprint, the target check and
     the per-window stage-1 cache lookup (each window computed alone on a miss)."""
 
-    def __init__(self, space: SearchSpace[S], stage1_cache: BoundedCache, bars: Bars) -> None:
+    def __init__(
+        self,
+        space: SearchSpace[S],
+        stage1_cache: BoundedCache,
+        bars: Bars,
+        task: Task = LEVELS,
+        horizon: int = 1,
+    ) -> None:
         self.space = space
         self.stage1_cache = stage1_cache
         self.bars = bars
         self.fingerprint = bars.fingerprint()
+        self.task = task
+        self.horizon = int(horizon)
+        if self.horizon < 1:
+            raise DataError("--horizon must be at least 1")
 
     def settings(self, settings: S | Mapping[str, object]) -> S:
         """``settings`` as the model's type: a mapping in the trading code's keys (a script's
@@ -149,9 +169,11 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(BACKEND_MODULES[name])
 
 
-def window_seed(seed: int, target: int) -> int:
-    """The seed of target row ``target``'s generator under seed set ``seed``."""
-    return int(np.random.SeedSequence([seed, target]).generate_state(1)[0])
+def window_seed(seed: int, target: int, stream: int = 0) -> int:
+    """The seed of target row ``target``'s generator under seed set ``seed``; ``stream`` > 0
+    gives further independent generators of the same target (Toto's other price columns)."""
+    entropy = [seed, target] if stream == 0 else [seed, target, stream]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def confirmation_seed(study_seed: int, draw: int) -> int:
@@ -168,15 +190,18 @@ class Scored:
     """One scoring of a window set: metrics, the forecasts and what computing them cost."""
 
     metrics: Metrics
-    forecast: np.ndarray  # (len(targets),) float64
+    forecast: np.ndarray  # (len(targets),) float64: step-1 forecasts of the lead column
     seconds: float  # wall time of this call (warm caches make it far below live latency)
+    paths: Forecast | None = None  # every column and step, with the draws
 
 
 def evaluate(
     evaluator: Evaluator, bars: Bars, targets: np.ndarray, settings: Settings, seed: int
 ) -> Scored:
-    """Forecast ``targets`` with ``settings`` under seed set ``seed`` and score them."""
+    """Forecast the paths from ``targets`` with ``settings`` under seed set ``seed`` and score
+    them with every registered metric under the evaluator's task."""
     started = time.perf_counter()
-    forecast = np.asarray(evaluator.forecast_close(targets, settings, seed), dtype=np.float64)
+    forecast = evaluator.forecast(targets, settings, seed)
     elapsed = time.perf_counter() - started
-    return Scored(score(bars.close, targets, forecast), forecast, elapsed)
+    metrics = score(bars, forecast, evaluator.task.path_score)
+    return Scored(metrics, forecast.lead, elapsed, forecast)

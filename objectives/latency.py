@@ -19,6 +19,7 @@ import torch
 from objectives.bars import Bars
 from objectives.evaluator import Backend
 from objectives.settings import Settings
+from objectives.tasks import LEVELS, Task
 
 DEFAULT_TIMED = 3
 
@@ -44,6 +45,8 @@ def live_latency(
     targets: np.ndarray,
     settings: Settings,
     seed: int,
+    task: Task = LEVELS,
+    horizon: int = 1,
     timed: int = DEFAULT_TIMED,
 ) -> Latency:
     """Time ``timed`` evenly spaced targets of ``targets`` forecast live, scale to the window."""
@@ -51,12 +54,12 @@ def live_latency(
     chosen = targets[
         np.unique(np.linspace(0, len(targets) - 1, min(timed, len(targets))).round().astype(int))
     ]
-    backend.uncached().evaluator(bars).forecast_close(targets[-1:], settings, seed)  # warm-up
+    backend.uncached().evaluator(bars, task, horizon).forecast(targets[-1:], settings, seed)
     seconds = []
     for target in chosen:
-        live = backend.uncached().evaluator(bars)  # nothing cached: every forward pass runs
+        live = backend.uncached().evaluator(bars, task, horizon)  # every forward pass runs
         started = time.perf_counter()
-        live.forecast_close(np.array([target]), settings, seed)
+        live.forecast(np.array([target]), settings, seed)
         seconds.append(time.perf_counter() - started)
     per_forecast = float(np.mean(seconds))
     return Latency(

@@ -1,6 +1,10 @@
-"""Walk-forward one-step windows: validation targets, then test targets at the end.
+"""Walk-forward windows: validation origins, then test origins at the end.
 
-Target row ``i`` is forecast from rows ``< i`` only (no look-ahead).
+An origin ``o`` is the row of a path's first step; the path covers rows ``o .. o + H - 1`` and
+is forecast from rows ``< o`` only (no look-ahead). Each window holds ``val_window`` (or
+``test_window``) origins whose whole paths lie inside it, so no validation path reaches a test
+bar: the test rows are the last ``test_window + H - 1`` bars, validation the
+``val_window + H - 1`` before them. At ``H = 1`` origins are the targets.
 """
 
 from __future__ import annotations
@@ -22,9 +26,7 @@ class WindowSpec:
     min_context: int = 128
 
     def __post_init__(self) -> None:
-        if self.horizon != 1:
-            raise DataError("only --horizon 1 (one-step forecasts) is supported")
-        for name in ("val_window", "test_window", "min_context"):
+        for name in ("val_window", "test_window", "min_context", "horizon"):
             if getattr(self, name) < 1:
                 raise DataError(f"--{name.replace('_', '-')} must be at least 1")
 
@@ -37,24 +39,25 @@ class WindowSpec:
         return asdict(self)
 
     def rows_needed(self) -> int:
-        return self.min_context + self.val_window + self.test_window
+        return self.min_context + self.val_window + self.test_window + 2 * (self.horizon - 1)
 
 
 @dataclass(frozen=True)
 class Windows:
     """Row indices of the validation and test targets for a series of ``n_rows`` bars."""
 
-    validation: np.ndarray  # (val_window,) int64, ascending
-    test: np.ndarray  # (test_window,) int64, ascending, all after validation
+    validation: np.ndarray  # (val_window,) int64 origins, ascending
+    test: np.ndarray  # (test_window,) int64 origins, ascending, all after validation's paths
+    horizon: int = 1
 
     @property
     def validation_end(self) -> int:
         """Rows ``[0, validation_end)`` are all the search may ever read."""
-        return int(self.validation[-1]) + 1
+        return int(self.validation[-1]) + self.horizon
 
     @property
     def test_end(self) -> int:
-        return int(self.test[-1]) + 1
+        return int(self.test[-1]) + self.horizon
 
 
 def split(n_rows: int, spec: WindowSpec) -> Windows:
@@ -63,8 +66,13 @@ def split(n_rows: int, spec: WindowSpec) -> Windows:
         raise DataError(
             f"too few rows: {n_rows} bars, need at least {spec.rows_needed()} "
             f"(min-context {spec.min_context} + val-window {spec.val_window} "
-            f"+ test-window {spec.test_window})"
+            f"+ test-window {spec.test_window}"
+            + (f" + 2 x (horizon {spec.horizon} - 1)" if spec.horizon > 1 else "")
+            + ")"
         )
-    test = np.arange(n_rows - spec.test_window, n_rows, dtype=np.int64)
-    validation = np.arange(test[0] - spec.val_window, test[0], dtype=np.int64)
-    return Windows(validation=validation, test=test)
+    extra = spec.horizon - 1
+    test_start = n_rows - spec.test_window - extra  # the first test origin
+    test = np.arange(test_start, test_start + spec.test_window, dtype=np.int64)
+    val_start = test_start - spec.val_window - extra
+    validation = np.arange(val_start, val_start + spec.val_window, dtype=np.int64)
+    return Windows(validation=validation, test=test, horizon=spec.horizon)

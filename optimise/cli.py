@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     install_stop_handlers()
     try:
+        from optimise.setup import resolve_task
+
+        resolve_task(args)
         return _handler(args)(args)
     except OptimiseError as exc:
         sys.stderr.write(f"error: {exc}\n")

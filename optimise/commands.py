@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from objectives.exceptions import DataError
-from optimise.setup import contexts
+from objectives.tasks import LEVELS, Task
+from optimise.setup import contexts, warn_if_not_upper_case
 from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources
 from optimise.tables import print_table
 from storage.database import Database
@@ -163,6 +164,7 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
                 device=args.device,
             )  # fmt: skip
         bars = load_bars(Path(given.data_dir), attrs["symbol"])
+        warn_if_not_upper_case(args, attrs["symbol"])
         ctxs.append(
             StudyContext(
                 backends[key],
@@ -171,9 +173,21 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
                 metric=attrs["metric"],
                 seed=int(attrs.get("seed", 0)),
                 sources=attrs.get("sources") or {},
+                task=task_of(attrs.get("task")),
             )  # fmt: skip
         )
     return ctxs
+
+
+def task_of(described: Any) -> Task:
+    """The task a study recorded (``metadata.task`` of its record); ``levels`` if none."""
+    if not isinstance(described, dict):
+        return LEVELS
+    return Task(
+        str(described.get("name", "levels")),
+        tuple(described.get("columns") or ("close",)),
+        str(described.get("path_score", "mean")),
+    )
 
 
 def _report(done: Finalised) -> None:

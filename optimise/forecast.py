@@ -12,6 +12,8 @@ import numpy as np
 from objectives.bars import Bars, check_symbol, load_bars
 from objectives.evaluator import load_backend, load_space
 from objectives.exceptions import DataError
+from objectives.forecasts import Forecast
+from objectives.tasks import PRICE_COLUMNS
 from objectives.windows import split
 from optimise.setup import window_spec
 from optimise.sources import fill_from, study_sources
@@ -45,6 +47,7 @@ def next_timestamp(timestamps: np.ndarray) -> np.datetime64:
 
 
 def run_forecast(args: argparse.Namespace) -> int:
+    task = args.task_spec
     if args.from_store:
         record = read_record(Path(args.store), args.model, check_symbol(args.symbol))
         if record is None:
@@ -54,6 +57,12 @@ def run_forecast(args: argparse.Namespace) -> int:
             )
         config = record.settings
         fill_from(args, record.metadata.sources, "the exported record")
+        from optimise.commands import task_of
+
+        described = record.metadata.task  # absent: a record made before tasks (levels)
+        task = task_of(described)
+        horizon = described.get("horizon", 1) if described else 1
+        args.horizon = int(horizon) if isinstance(horizon, int) else 1
     else:
         config = parse_params(args.param)
         fill_from(args, _study_sources(args), "the study")
@@ -69,24 +78,39 @@ def run_forecast(args: argparse.Namespace) -> int:
         targets = windows.validation if args.window == "validation" else windows.test
     else:
         targets = np.arange(len(bars) - args.last, len(bars) + 1, dtype=np.int64)
-    values = backend.evaluator(bars).forecast_close(targets, settings, args.seed)
-    rows = _rows(bars, targets, values)
+    evaluator = backend.evaluator(bars, task, args.horizon)
+    forecast = evaluator.forecast(targets, settings, args.seed)
+    rows = _rows(bars, forecast)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         from optimise.tables import print_table
 
+        several = len(forecast.columns) > 1 or forecast.horizon > 1
         print_table(
-            ["target", "forecast", "actual", "last close"],
+            ["target", *(["column", "step"] if several else []), "forecast", "actual",
+             "last" if several else "last close"],  # fmt: skip
             [
                 [
                     r["target_timestamp"],
+                    *([r["column"], str(r["step"])] if several else []),
                     f"{r['forecast']:.6g}",
                     _fmt(r["actual"]),
-                    f"{r['last_close']:.6g}",
+                    f"{r['last'] if several else r['last_close']:.6g}",
                 ]
                 for r in rows
             ],
+        )
+    if args.window:
+        from objectives.metrics import score
+
+        metrics = score(bars, forecast, task.path_score)
+        print(
+            f"{args.window} ({task.name}, {','.join(task.columns)}, horizon {args.horizon}): "
+            + ", ".join(
+                f"{m} {metrics.value(m):.6g} (naive {metrics.naive(m):.6g})"
+                for m in metrics.values
+            )
         )
     return 0
 
@@ -103,19 +127,30 @@ def _study_sources(args: argparse.Namespace) -> dict[str, Any] | None:
     return study_sources(args, Database.open(url).optuna)
 
 
-def _rows(bars: Bars, targets: np.ndarray, values: np.ndarray) -> list[dict[str, Any]]:
+def _rows(bars: Bars, forecast: Forecast) -> list[dict[str, Any]]:
+    """One row per (origin, column, step); a single close column at one step keeps the rows
+    it always had (``target_timestamp, forecast, actual, last_close``)."""
+    several = len(forecast.columns) > 1 or forecast.horizon > 1
+    future: list[np.datetime64] = []
     rows = []
-    for target, value in zip(targets, values, strict=True):
-        unseen = target >= len(bars)
-        stamp = next_timestamp(bars.timestamps) if unseen else bars.timestamps[target]
-        rows.append(
-            {
-                "target_timestamp": str(stamp.astype("datetime64[s]")) + "Z",
-                "forecast": float(value),
-                "actual": None if unseen else float(bars.close[target]),
-                "last_close": float(bars.close[target - 1]),
-            }
-        )
+    for w, origin in enumerate(forecast.origins):
+        for c, column in enumerate(forecast.columns):
+            index = PRICE_COLUMNS.index(column)
+            for h in range(forecast.horizon):
+                target = int(origin) + h
+                unseen = target >= len(bars)
+                while unseen and len(future) <= target - len(bars):
+                    made = np.array(future, dtype=bars.timestamps.dtype)
+                    future.append(next_timestamp(np.concatenate([bars.timestamps, made])))
+                stamp = future[target - len(bars)] if unseen else bars.timestamps[target]
+                row: dict[str, Any] = {"target_timestamp": str(stamp.astype("datetime64[s]")) + "Z"}
+                if several:
+                    row.update({"column": column, "step": h + 1})
+                row["forecast"] = float(forecast.points[w, c, h])
+                row["actual"] = None if unseen else float(bars.prices[target, index])
+                last = float(bars.prices[int(origin) - 1, index])
+                row["last" if several else "last_close"] = last
+                rows.append(row)
     return rows
 
 

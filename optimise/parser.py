@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
 from objectives.evaluator import BACKEND_MODULES
 from objectives.metrics import METRIC_NAMES
+from objectives.tasks import DEFAULT_TASK, TASKS
 from objectives.windows import WindowSpec
 
 EXIT_USAGE = 2
@@ -100,7 +102,31 @@ def _windows(parser: argparse.ArgumentParser) -> None:
         "--min-context", type=int, default=defaults.min_context,
         help="bars every forecast must have as context",
     )  # fmt: skip
-    group.add_argument("--horizon", type=int, default=defaults.horizon, help=argparse.SUPPRESS)
+    group.add_argument(
+        "--horizon", type=int, default=None,
+        help="steps of each forecast path, every step scored (default: the task's; trading: "
+        "Kronos 7, Toto 1)",
+    )  # fmt: skip
+    _task_args(parser)
+
+
+def _task_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("forecast task (part of the study's identity)")
+    group.add_argument(
+        "--task", choices=sorted(TASKS), default=DEFAULT_TASK,
+        help="trading: what the trading code forecasts (Toto on percent changes, Kronos on its "
+        "wrapper's frame, a 7-step Kronos path, all four price columns); levels: close levels, "
+        "one step (studies made before tasks existed)",
+    )  # fmt: skip
+    group.add_argument(
+        "--columns", metavar="COLS",
+        help="price columns scored with one setting, e.g. close,high (default: trading "
+        "close,high,low,open; levels close)",
+    )  # fmt: skip
+    group.add_argument(
+        "--path-score", choices=["mean", "last"], default="mean",
+        help="objective over a path: the mean over its steps, or its last step",
+    )  # fmt: skip
 
 
 def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
@@ -138,7 +164,10 @@ def _storage_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _store_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", default="store", help="folder of the JSON store")
+    parser.add_argument(
+        "--store", default=os.environ.get("HYPERPARAM_ROOT") or "store",
+        help="folder of the JSON store ($HYPERPARAM_ROOT, the trading code's root, when set)",
+    )  # fmt: skip
 
 
 def _finalise_args(parser: argparse.ArgumentParser) -> None:
@@ -146,8 +175,9 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("finalisation")
     group.add_argument(
-        "--metric", default="price_mae", choices=METRIC_NAMES,
-        help="validation metric the study minimises (part of the study's identity)",
+        "--metric", default=None, choices=METRIC_NAMES,
+        help="validation metric the study optimises (part of the study's identity; default: "
+        "the task's, trading return_mae averaged over the columns, levels price_mae)",
     )  # fmt: skip
     group.add_argument("--seed", type=int, default=0, help="study seed (kept by a resumed study)")
     group.add_argument(

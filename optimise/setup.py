@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from objectives.bars import Bars, check_symbol, list_symbols, load_bars
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
+from objectives.tasks import Task, parse_columns, resolve_horizon
 from objectives.windows import WindowSpec, split
 from studies.context import StudyContext
+
+
+def resolve_task(args: argparse.Namespace) -> None:
+    """Fill ``args.task_spec`` (a :class:`Task`), ``args.horizon`` and ``args.metric`` from
+    ``--task``, ``--columns``, ``--path-score``, ``--horizon`` and ``--metric``, each
+    defaulting to what the task implies for ``--model``; checked before anything is made."""
+    name = getattr(args, "task", None)
+    if name is None:
+        return
+    task = Task(name, parse_columns(args.columns, name), args.path_score)
+    args.task_spec = task
+    args.horizon = resolve_horizon(task, args.model, args.horizon)
+    if getattr(args, "metric", None) is None and hasattr(args, "metric"):
+        args.metric = task.spec.metric
 
 
 def window_spec(args: argparse.Namespace) -> WindowSpec:
@@ -23,8 +39,26 @@ def window_spec(args: argparse.Namespace) -> WindowSpec:
 
 def symbols(args: argparse.Namespace) -> list[str]:
     if getattr(args, "all", False):
-        return list_symbols(Path(args.data_dir))
-    return [check_symbol(s) for s in dict.fromkeys(args.symbols)]
+        found = list_symbols(Path(args.data_dir))
+    else:
+        found = [check_symbol(s) for s in dict.fromkeys(args.symbols)]
+    for symbol in found:
+        warn_if_not_upper_case(args, symbol)
+    return found
+
+
+def warn_if_not_upper_case(args: argparse.Namespace, symbol: str) -> None:
+    """The trading code asks for upper-case tickers (``BTCUSD``): a record written under
+    another spelling is never opened there (on a case-sensitive file system)."""
+    if symbol == symbol.upper() or getattr(args, "store", None) is None:
+        return
+    store, model = Path(args.store), args.model
+    print(
+        f"warning: symbol {symbol} is not upper-case: its record will be "
+        f"{store / model / f'{symbol}.json'}, but the trading code will look for "
+        f"{store / model / f'{symbol.upper()}.json'} (name the data file {symbol.upper()}.csv)",
+        file=sys.stderr,
+    )
 
 
 def checked_bars(args: argparse.Namespace, spec: WindowSpec) -> list[Bars]:
@@ -59,6 +93,7 @@ def contexts(args: argparse.Namespace) -> list[StudyContext]:
             seed=args.seed,
             sources=sources,
             prune_chunk=chunk,
+            task=args.task_spec,
         )  # fmt: skip
         for b in bars
     ]

@@ -59,8 +59,11 @@ def study_sources(args: argparse.Namespace, storage: Any) -> dict[str, Any] | No
     symbol = getattr(args, "symbol", None) or (args.symbols or [None])[0]
     if symbol is None:
         return None
-    metric = getattr(args, "metric", "price_mae")
-    name = study_name(args.model, check_symbol(symbol), window_spec(args), metric)
+    from objectives.tasks import LEVELS
+
+    task = getattr(args, "task_spec", LEVELS)
+    metric = getattr(args, "metric", None) or task.spec.metric
+    name = study_name(args.model, check_symbol(symbol), window_spec(args), metric, task)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:

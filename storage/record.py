@@ -124,6 +124,12 @@ def _config(value: object, where: str) -> JSONObject:
     return config
 
 
+def _number_map(value: object, where: str) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise _wrong(value, where, "an object")
+    return {_str(k, f"{where} key"): _number(v, _join(where, k)) for k, v in value.items()}
+
+
 def _sources(value: object, where: str) -> dict[str, str | None]:
     if not isinstance(value, Mapping):
         raise _wrong(value, where, "an object")
@@ -199,19 +205,35 @@ class Scores(_Part):
 
     price_mae: float = _required(_number)
     return_mae: float = _required(_number)
+    #: the trading code's name of ``return_mae`` (its selection scripts read it); equal to it
+    pct_return_mae: float | None = _optional(_number)
     latency_s: float = _required(_number)
     naive_price_mae: float | None = _optional(_number)
     naive_return_mae: float | None = _optional(_number)
     skill: float | None = _optional(_number)
     beats_naive: bool | None = _optional(_bool)
+    #: every registered metric, ``{name: value}`` (schema 2)
+    metrics: Mapping[str, float] | None = _optional(_number_map)
+    #: the naive forecast's value of every metric
+    naive_metrics: Mapping[str, float] | None = _optional(_number_map)
+    #: per price column, ``{column: {metric: value}}``
+    per_column: Mapping[str, JSONValue] | None = _optional(_json_object)
+    #: per path step (horizon > 1), ``[{metric: value}, ...]``, means over the columns
+    per_step: tuple[JSONObject, ...] | None = _optional(_array(_json_object))
 
     def metric(self, name: str) -> float | None:
-        """The value of metric ``name`` (``price_mae`` or ``return_mae``); ``None`` for others."""
-        return {"price_mae": self.price_mae, "return_mae": self.return_mae}.get(name)
+        """The value of metric ``name``, if recorded."""
+        flat = {"price_mae": self.price_mae, "return_mae": self.return_mae}
+        if name in flat:
+            return flat[name]
+        return None if self.metrics is None else self.metrics.get(name)
 
     def naive(self, name: str) -> float | None:
         """The naive forecast's value of metric ``name``, if recorded."""
-        return {"price_mae": self.naive_price_mae, "return_mae": self.naive_return_mae}.get(name)
+        flat = {"price_mae": self.naive_price_mae, "return_mae": self.naive_return_mae}
+        if name in flat:
+            return flat[name]
+        return None if self.naive_metrics is None else self.naive_metrics.get(name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,11 +316,15 @@ class Metadata(_Part):
     ``best_selection``)."""
 
     source: str | None = _optional(_str)
+    #: 2 since forecast tasks and the metric registry; absent in older records
+    schema_version: int | None = _optional(_int)
     study_name: str = _required(_str)
     study_uid: str | None = _optional(_str)
     trial_number: int = _required(_int)
     objective: str | None = _optional(_str)
     objective_value: float | None = _optional(_number)
+    #: the forecast task the study scored, every choice spelled out (absent: ``levels``)
+    task: Mapping[str, JSONValue] | None = _optional(_json_object)
     storage: str | None = _optional(_str)
     data_fingerprint: str | None = _optional(_str)
     checkpoint: str | None = _optional(_str)

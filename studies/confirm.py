@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import confirmation_seed, evaluate
-from objectives.metrics import METRIC_NAMES
+from objectives.metrics import METRIC_NAMES, METRICS, Metrics
 from objectives.settings import Settings
 from studies.context import StudyContext
 from studies.objective import stored_key
@@ -34,8 +35,9 @@ class Candidate:
 
     trial_number: int
     settings: Settings
-    first_pass: dict[str, float]  # each of METRIC_NAMES on the search's seed set
-    draws: list[dict[str, float]] = field(default_factory=list)  # one per confirmation seed
+    first_pass: dict[str, float]  # each metric the trial recorded, on the search's seed set
+    #: one per confirmation seed: each metric, and ``<column>/<metric>`` per column
+    draws: list[dict[str, float]] = field(default_factory=list)
 
     def mean(self, metric: str) -> float:
         return float(np.mean([d[metric] for d in self.draws]))
@@ -50,17 +52,23 @@ class Candidate:
         return {
             "trial_number": self.trial_number,
             "config": self.settings.to_config(),
-            f"first_pass_{metric}": self.first_pass[metric],
+            f"first_pass_{metric}": self.first_pass.get(metric, math.nan),
             f"confirmed_{metric}": self.mean(metric),
             f"confirmed_{metric}_se": self.standard_error(metric),
         }
 
 
+def ranking_key(study: optuna.Study) -> Callable[[FrozenTrial], tuple[float, int]]:
+    """Sort key of complete trials, best first, under the study's direction."""
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return lambda t: (sign * float(t.value if t.value is not None else math.inf), t.number)
+
+
 def candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The ``k`` complete trials with the lowest values, one per distinct configuration."""
+    """The ``k`` best complete trials, one per distinct configuration."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     chosen: dict[str, FrozenTrial] = {}
-    for trial in sorted(complete, key=lambda t: (t.value, t.number)):
+    for trial in sorted(complete, key=ranking_key(study)):
         key = stored_key(trial) or json.dumps(trial.params, sort_keys=True)
         chosen.setdefault(key, trial)
         if len(chosen) == k:
@@ -74,12 +82,12 @@ def confirm(ctx: StudyContext, trials: list[FrozenTrial], draws: int) -> list[Ca
     out = []
     for trial in trials:
         settings = ctx.backend.space.from_params(trial.params)
-        first = {m: float(trial.user_attrs[m]) for m in METRIC_NAMES}
+        first = {m: float(trial.user_attrs[m]) for m in METRIC_NAMES if m in trial.user_attrs}
         scored = [
             evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, seed)
             for seed in seeds
         ]
-        draws_of = [{m: float(getattr(s.metrics, m)) for m in METRIC_NAMES} for s in scored]
+        draws_of = [_flat(s.metrics) for s in scored]
         out.append(Candidate(trial.number, settings, first, draws_of))
     return out
 
@@ -89,5 +97,14 @@ def confirmation_seeds(study_seed: int, draws: int) -> list[int]:
 
 
 def winner(confirmed: list[Candidate], metric: str) -> Candidate:
-    """The lowest confirmed mean of ``metric`` (ties: the better first pass)."""
-    return min(confirmed, key=lambda c: c.mean(metric))
+    """The best confirmed mean of ``metric`` under its direction (ties: the better first
+    pass, which comes first)."""
+    sign = -1.0 if METRICS[metric].direction == "maximize" else 1.0
+    return min(confirmed, key=lambda c: sign * c.mean(metric))
+
+
+def _flat(metrics: Metrics) -> dict[str, float]:
+    flat = {m: metrics.value(m) for m in METRIC_NAMES}
+    for column, values in metrics.per_column.items():
+        flat.update({f"{column}/{m}": float(v) for m, v in values.items()})
+    return flat

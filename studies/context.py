@@ -7,6 +7,8 @@ from typing import Any
 
 from objectives.bars import Bars
 from objectives.evaluator import Backend, Evaluator
+from objectives.metrics import METRICS, Metric
+from objectives.tasks import LEVELS, Task
 from objectives.windows import Windows, WindowSpec, split
 
 #: how trials are scored; part of a study's identity, so a study scored under other rules is
@@ -17,12 +19,20 @@ EVALUATION = (
 )
 
 
-def study_name(model: str, symbol: str, spec: WindowSpec, metric: str = "price_mae") -> str:
-    """``{model}:{SYMBOL}:v{V}-t{T}-h{H}``, e.g. ``toto:BTCUSD:v20-t20-h1``; a study of another
-    metric than price MAE adds it (``toto:BTCUSD:v20-t20-h1:return_mae``), so studies of both
-    metrics live side by side."""
-    name = f"{model}:{symbol}:{spec.tag}"
-    return name if metric == "price_mae" else f"{name}:{metric}"
+def study_name(
+    model: str, symbol: str, spec: WindowSpec, metric: str = "price_mae", task: Task = LEVELS
+) -> str:
+    """``{model}:{SYMBOL}:v{V}-t{T}-h{H}{task}``, e.g. ``toto:BTCUSD:v20-t20-h1:trading``; a
+    ``levels`` study with its defaults has no task suffix (the names studies had before tasks
+    existed, so they resume). A metric other than the task's default is added
+    (``toto:BTCUSD:v20-t20-h1:trading:crps``), so studies of each live side by side."""
+    name = f"{model}:{symbol}:{spec.tag}{task.tag()}"
+    return name if metric == task.spec.metric else f"{name}:{metric}"
+
+
+def legacy_identity(model: str) -> dict[str, object]:
+    """Identity attrs a study made before they existed is taken to have."""
+    return {"task": LEVELS.describe(model, 1)}
 
 
 @dataclass
@@ -43,6 +53,8 @@ class StudyContext:
     sources: dict[str, str | None] = field(default_factory=dict)
     #: validation windows per pruning step (0: no pruning, one call over the whole window)
     prune_chunk: int = 0
+    #: the forecast the study scores (columns, series, path); part of its identity
+    task: Task = LEVELS
     windows: Windows = field(init=False)
     _search: Evaluator | None = field(default=None, init=False, repr=False)
     _test: Evaluator | None = field(default=None, init=False, repr=False)
@@ -60,7 +72,12 @@ class StudyContext:
 
     @property
     def name(self) -> str:
-        return study_name(self.model, self.symbol, self.spec, self.metric)
+        return study_name(self.model, self.symbol, self.spec, self.metric, self.task)
+
+    @property
+    def objective(self) -> Metric:
+        """The metric the study optimises (its direction included)."""
+        return METRICS[self.metric]
 
     @property
     def fingerprint(self) -> str:
@@ -70,13 +87,17 @@ class StudyContext:
     @property
     def search_evaluator(self) -> Evaluator:
         if self._search is None:
-            self._search = self.backend.evaluator(self.bars.head(self.windows.validation_end))
+            self._search = self.backend.evaluator(
+                self.bars.head(self.windows.validation_end), self.task, self.spec.horizon
+            )
         return self._search
 
     @property
     def test_evaluator(self) -> Evaluator:
         if self._test is None:
-            self._test = self.backend.evaluator(self.bars.head(self.windows.test_end))
+            self._test = self.backend.evaluator(
+                self.bars.head(self.windows.test_end), self.task, self.spec.horizon
+            )
         return self._test
 
     def identity(self) -> dict[str, Any]:
@@ -90,4 +111,5 @@ class StudyContext:
             "metric": self.metric,
             "search_space": self.backend.space.describe(),
             "evaluation": EVALUATION,
+            "task": self.task.describe(self.model, self.spec.horizon),
         }

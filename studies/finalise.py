@@ -30,9 +30,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import evaluate
 from objectives.latency import live_latency
-from objectives.metrics import score
+from objectives.metrics import METRIC_NAMES, METRICS, Metrics
 from storage.ledger import Ledger
-from storage.record import JSONValue, Metadata, Record, Scores, Selection, Windows
+from storage.record import JSONObject, JSONValue, Metadata, Record, Scores, Selection, Windows
 from storage.store import Summary, read_record, write_picture, write_record
 from studies.confirm import (
     DEFAULT_CANDIDATES,
@@ -41,6 +41,7 @@ from studies.confirm import (
     candidates,
     confirm,
     confirmation_seeds,
+    ranking_key,
     winner,
 )
 from studies.context import StudyContext
@@ -51,6 +52,9 @@ from studies.periodic import Periodic
 from studies.picture import forecast_data, render
 
 logger = logging.getLogger(__name__)
+
+#: the record's schema: 2 adds metadata.task, the metric maps, per-column and per-step scores
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,11 @@ class Finalised:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The complete trial with the lowest first-pass validation value (first one on ties)."""
+    """The complete trial with the best first-pass validation value (first one on ties)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
-    return min(complete, key=lambda t: (t.value, t.number))
+    return min(complete, key=ranking_key(study))
 
 
 def study_key(study: optuna.Study, ctx: StudyContext) -> str:
@@ -157,29 +161,42 @@ def _score(
     best = winner(confirmed, ctx.metric)
     winning = best.settings
     first = next(t for t in chosen if t.number == best.trial_number)
-    targets = ctx.windows.validation
-    val_metrics = score(ctx.bars.close, targets, ctx.bars.close[targets - 1])  # naive's own
+    first_scored = evaluate(
+        ctx.search_evaluator, ctx.bars, ctx.windows.validation, winning, ctx.seed
+    )  # the first pass again (cached): its naive values and forecasts
+    val_metrics = first_scored.metrics
     scored_test = evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, winning, ctx.seed)
     test = scored_test.metrics
-    val_forecasts = first.user_attrs.get("val_forecasts") or ctx.search_evaluator.forecast_close(
-        ctx.windows.validation, winning, ctx.seed
-    )
+    val_forecasts = first.user_attrs.get("val_forecasts") or first_scored.forecast
     forecasts = forecast_data(ctx, winning, np.asarray(val_forecasts), scored_test.forecast)
     val_latency = live_latency(
         ctx.backend, ctx.bars.head(ctx.windows.validation_end), ctx.windows.validation, winning,
-        ctx.seed,
+        ctx.seed, ctx.task, ctx.spec.horizon,
     )  # fmt: skip
     test_latency = live_latency(
-        ctx.backend, ctx.bars.head(ctx.windows.test_end), ctx.windows.test, winning, ctx.seed
-    )
+        ctx.backend, ctx.bars.head(ctx.windows.test_end), ctx.windows.test, winning, ctx.seed,
+        ctx.task, ctx.spec.horizon,
+    )  # fmt: skip
+    confirmed_metrics = {m: best.mean(m) for m in METRIC_NAMES}
+    per_column: dict[str, JSONValue] = {
+        column: {m: best.mean(f"{column}/{m}") for m in METRIC_NAMES}
+        for column in ctx.task.columns
+    }
     validation = Scores(
         price_mae=best.mean("price_mae"),
         return_mae=best.mean("return_mae"),
+        pct_return_mae=best.mean("return_mae"),
         latency_s=val_latency.latency_s,
         naive_price_mae=val_metrics.naive_price_mae,
         naive_return_mae=val_metrics.naive_return_mae,
         skill=_skill(best.mean("price_mae"), val_metrics.naive_price_mae),
-        beats_naive=bool(best.mean(ctx.metric) < val_metrics.naive(ctx.metric)),
+        beats_naive=METRICS[ctx.metric].better(
+            best.mean(ctx.metric), val_metrics.naive(ctx.metric)
+        ),
+        metrics=confirmed_metrics,
+        naive_metrics=dict(val_metrics.naive_values),
+        per_column=per_column,
+        per_step=_steps(val_metrics) if ctx.spec.horizon > 1 else None,
     )
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return Record(
@@ -190,11 +207,16 @@ def _score(
         test=Scores(
             price_mae=test.price_mae,
             return_mae=test.return_mae,
+            pct_return_mae=test.return_mae,
             latency_s=test_latency.latency_s,
             naive_price_mae=test.naive_price_mae,
             naive_return_mae=test.naive_return_mae,
             skill=test.skill,
             beats_naive=test.beats_naive(ctx.metric),
+            metrics=dict(test.values),
+            naive_metrics=dict(test.naive_values),
+            per_column={c: dict(v) for c, v in test.per_column.items()},
+            per_step=_steps(test) if ctx.spec.horizon > 1 else None,
         ),
         windows=Windows(
             val_window=ctx.spec.val_window,
@@ -203,11 +225,13 @@ def _score(
         ),
         metadata=Metadata(
             source="optimise (optuna)",
+            schema_version=SCHEMA_VERSION,
             study_name=ctx.name,
             study_uid=study.user_attrs.get(UID_ATTR),
             trial_number=best.trial_number,
             objective=ctx.metric,
             objective_value=float(first.value) if first.value is not None else None,
+            task=ctx.task.describe(ctx.model, ctx.spec.horizon),
             storage=storage_label,
             data_fingerprint=ctx.fingerprint,
             checkpoint=ctx.backend.checkpoint_id,
@@ -227,6 +251,10 @@ def _score(
             created_at=now,
         ),
     )
+
+
+def _steps(metrics: Metrics) -> tuple[JSONObject, ...]:
+    return tuple({m: float(v) for m, v in step.items()} for step in metrics.per_step)
 
 
 def _selection(

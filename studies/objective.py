@@ -7,23 +7,23 @@ is not evaluated again but gets its recorded value (trial attr ``duplicate_of``)
 
 from __future__ import annotations
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import Scored, evaluate
-from objectives.metrics import score
+from objectives.forecasts import concat
+from objectives.metrics import METRIC_NAMES, score
 from objectives.settings import Settings, config_key
 from studies.context import StudyContext
 
 #: the trial attrs that carry a scoring (copied as they are to a duplicate)
 SCORE_ATTRS = (
-    "price_mae",
-    "return_mae",
-    "naive_price_mae",
-    "naive_return_mae",
+    *METRIC_NAMES,
+    *(f"naive_{m}" for m in METRIC_NAMES),
     "skill",
+    "per_column",
     "val_forecasts",
+    "val_paths",
 )
 
 
@@ -47,7 +47,7 @@ def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
             ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, ctx.seed
         )
     record_scoring(trial, scored)
-    return float(getattr(scored.metrics, ctx.metric))
+    return scored.metrics.value(ctx.metric)
 
 
 def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settings) -> Scored:
@@ -57,23 +57,25 @@ def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settin
     Each window's forecast depends only on its own seed, so the forecasts and the final value
     are exactly those of one call over the whole window."""
     targets = ctx.windows.validation
-    forecasts: list[np.ndarray] = []
+    parts = []
     seconds = 0.0
+    path_score = ctx.task.path_score
     for step, start in enumerate(range(0, len(targets), ctx.prune_chunk)):
         chunk = targets[start : start + ctx.prune_chunk]
         part = evaluate(ctx.search_evaluator, ctx.bars, chunk, settings, ctx.seed)
-        forecasts.append(part.forecast)
+        assert part.paths is not None
+        parts.append(part.paths)
         seconds += part.seconds
         done = start + len(chunk)
         if done < len(targets):
-            running = score(ctx.bars.close, targets[:done], np.concatenate(forecasts))
-            trial.report(float(getattr(running, ctx.metric)), step)
+            running = score(ctx.bars, concat(parts), path_score, names=(ctx.metric,))
+            trial.report(running.value(ctx.metric), step)
             if trial.should_prune():
                 trial.set_user_attr("pruned_after_windows", done)
                 trial.set_user_attr("trial_cost_s", round(seconds, 6))
                 raise optuna.TrialPruned(f"pruned after {done} of {len(targets)} windows")
-    forecast = np.concatenate(forecasts)
-    return Scored(score(ctx.bars.close, targets, forecast), forecast, seconds)
+    paths = concat(parts)
+    return Scored(score(ctx.bars, paths, path_score), paths.lead, seconds, paths)
 
 
 def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
@@ -82,6 +84,13 @@ def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
     for key, value in scored.metrics.as_dict().items():
         trial.set_user_attr(key, value)
     trial.set_user_attr("val_forecasts", [float(x) for x in scored.forecast])
+    paths = scored.paths
+    if paths is not None and (len(paths.columns) > 1 or paths.horizon > 1):
+        trial.set_user_attr("per_column", scored.metrics.per_column)
+        trial.set_user_attr("val_paths", {"columns": list(paths.columns),
+                                          "points": paths.points.tolist()})  # fmt: skip
+    if paths is not None:
+        trial.set_user_attr("model_passes", paths.passes)
     trial.set_user_attr("trial_cost_s", round(scored.seconds, 6))
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 
-from studies.context import StudyContext
+from objectives.metrics import METRICS
+from studies.context import StudyContext, legacy_identity
 from studies.exceptions import StudyError
 
 UID_ATTR = "study_uid"  # a creation nonce: the ledger keys finalisation rounds by it
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 OBJECTIVE_NAMES = {
     "price_mae": "validation price MAE",
     "return_mae": "validation return MAE",
+    "direction_accuracy": "validation direction accuracy",
+    "calibrated_return_mae": "validation calibrated return MAE",
+    "crps": "validation return CRPS",
 }
 IDENTITY_WAIT_S = 60.0
 
@@ -33,6 +37,7 @@ _REFUSAL_HINT = {
     "code's parser reads: lower/upper trimmed means and mean_quantile_mix were reversed before)",
     "model": "the model differs",
     "symbol": "the symbol differs",
+    "task": "the forecast task differs (series, columns, horizon or path scoring)",
     "evaluation": "it was scored under older rules (per-trial seeds, batch-dependent forecasts), "
     "so its values are not comparable with new trials",
 }
@@ -61,7 +66,10 @@ def open_study(
         return study
     try:
         study = optuna.create_study(
-            study_name=ctx.name, storage=storage, direction="minimize", load_if_exists=False
+            study_name=ctx.name,
+            storage=storage,
+            direction=METRICS[ctx.metric].direction,
+            load_if_exists=False,
         )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=ctx.name, storage=storage)
@@ -107,8 +115,9 @@ def _check_identity(
                 f"({delete_hint(ctx.name, storage_label)}) and launch again"
             )
         time.sleep(0.2)
+    legacy = legacy_identity(ctx.model)
     for key, value in expected.items():
-        stored = attrs.get(key, "(absent)")
+        stored = attrs.get(key, legacy.get(key, "(absent)"))
         if _canonical(stored) != _canonical(value):
             what = "refusing to resume" if resuming else "cannot export"
             raise StudyError(

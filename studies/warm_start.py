@@ -14,7 +14,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from objectives.settings import Params
-from studies.context import StudyContext
+from studies.context import StudyContext, legacy_identity
 
 MAX_WARM = 3
 
@@ -33,6 +33,8 @@ def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[Par
             or not winner
             or _canonical(attrs.get("search_space")) != _canonical(identity["search_space"])
             or attrs.get("evaluation") != identity["evaluation"]
+            or _canonical(attrs.get("task", legacy_identity(ctx.model)["task"]))
+            != _canonical(identity["task"])
         ):
             continue
         study = optuna.load_study(study_name=summary.study_name, storage=storage)

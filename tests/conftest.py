@@ -31,6 +31,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty folder so nothing lands in the repo."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPTIMISE_STORAGE", raising=False)
+    monkeypatch.delenv("HYPERPARAM_ROOT", raising=False)  # the default --store is ./store
     return tmp_path
 
 
@@ -65,6 +66,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("OPTIMISE_STORAGE", None)
+    env.pop("HYPERPARAM_ROOT", None)
     env.update(extra)
     return env
 

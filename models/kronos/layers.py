@@ -112,6 +112,10 @@ class SelfAttention(_Attention):
             seen = torch.ones(T, start, dtype=torch.bool, device=x.device)
             own = torch.eye(T, dtype=torch.bool, device=x.device)
             mask = torch.cat([seen, own], dim=1)  # (T, start + T)
+        elif past is not None and T > 1:  # T new positions after past: causal among them
+            seen = torch.ones(T, start, dtype=torch.bool, device=x.device)
+            own = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            mask = torch.cat([seen, own], dim=1)  # (T, start + T)
         causal = past is None and not alternatives
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)

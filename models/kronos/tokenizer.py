@@ -112,3 +112,17 @@ class KronosTokenizer(nn.Module):
             z, _ = block(z, kv, alternatives=True)
         with one_thread():
             return self.head(z)
+
+    def decode_paths(self, prefix: list[KV], s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        """Bars (B, H, d_in) of B alternative H-token continuations (B, H) of one prefix.
+
+        ``prefix`` comes from :meth:`decode_prefix` of a batch of one; each continuation sees
+        the prefix and its own earlier tokens (causal), as decoding the whole window would.
+        """
+        B = s1.shape[0]
+        z = self._codes(s1, s2)  # (B, H, C)
+        for block, kv in zip(self.decoder, prefix, strict=True):
+            shape = (B, *kv.k.shape[1:])
+            z, _ = block(z, KV(kv.k.expand(shape), kv.v.expand(shape)))
+        with one_thread():
+            return self.head(z)

@@ -9,6 +9,11 @@ cached: it computes the s2 logits of a window's distinct s1 draws in one call an
 distinct (s1, s2) pairs in one call, shapes that depend on that window's draws only. The
 cache is bounded (:class:`objectives.cache.BoundedCache`; a pass held under both keys is
 charged once) and belongs to the backend, i.e. to one checkpoint.
+
+Under ``--task trading`` the frame is the trading code's wrapper's (a missing ``amount`` is
+``volume * close``) and a path of ``H`` steps is generated as upstream does
+(:mod:`objectives.kronos.paths`), with the future time features of the wrapper's
+``_build_future_index`` (last timestamp plus the median step of the lookback rows).
 """
 
 from __future__ import annotations
@@ -19,23 +24,26 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from models.kronos import LoadedKronos
 from objectives.bars import Bars
 from objectives.cache import DEFAULT_CACHE_BYTES, BoundedCache
 from objectives.evaluator import BoundEvaluator, window_seed
+from objectives.forecasts import Draws, Forecast
+from objectives.kronos.paths import sample_paths
 from objectives.kronos.space import KronosSettings, KronosSpace
 from objectives.kronos.stages import (
     Stage1,
     denormalise,
     features,
     normalise,
-    sample_window,
     sample_window_draws,
     stage1_tokens,
     time_features,
 )
+from objectives.tasks import LEVELS, PRICE_COLUMNS, Task
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +61,10 @@ class KronosBackend:
         self.checkpoint_id = f"{loaded.checkpoint_id} (tokenizer {loaded.tokenizer_id})"
         self.space = KronosSpace()
         self.stage1_cache: BoundedCache[Stage1] = BoundedCache(cache_bytes)
+        self.passes = 0  #: transformer rows run: stage-1 passes plus path steps
 
-    def evaluator(self, bars: Bars) -> KronosEvaluator:
-        return KronosEvaluator(self, bars)
+    def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> KronosEvaluator:
+        return KronosEvaluator(self, bars, task, horizon)
 
     def uncached(self) -> KronosBackend:
         """The same weights with a zero-size stage-1 cache (live forecasting, for latency)."""
@@ -63,20 +72,32 @@ class KronosBackend:
 
 
 class KronosEvaluator(BoundEvaluator[KronosSettings]):
-    """Kronos bound to one symbol's bars."""
+    """Kronos bound to one symbol's bars, a task and a horizon."""
 
-    def __init__(self, backend: KronosBackend, bars: Bars) -> None:
-        super().__init__(backend.space, backend.stage1_cache, bars)
+    def __init__(
+        self, backend: KronosBackend, bars: Bars, task: Task = LEVELS, horizon: int = 1
+    ) -> None:
+        super().__init__(backend.space, backend.stage1_cache, bars, task, horizon)
         self.backend = backend
-        self.x = features(bars.prices, bars.volume, bars.amount)  # (N, 6) float32
+        self.amount_fill = "close" if task.spec.kronos_amount == "volume * close" else "mean"
+        self.x = features(bars.prices, bars.volume, bars.amount, self.amount_fill)  # (N, 6)
         self.stamp = time_features(bars.timestamps)  # (N, 5) float32
+
+    def _key(self, settings: KronosSettings) -> tuple[object, ...]:
+        """What stage 1 depends on besides the window (the frame's fill and the horizon only
+        where they differ from a one-step upstream forecast)."""
+        base = (settings.context, settings.clip)
+        if self.amount_fill == "mean" and self.horizon == 1:
+            return base
+        return (*base, self.amount_fill, self.horizon)
 
     def _windows(self, targets: list[int], settings: KronosSettings) -> list[Stage1]:
         """Stage 1 for every target, from the cache or computed window by window."""
         context, clip = settings.context, settings.clip
-        return self.stage1(targets, (context, clip), lambda i: self._window(i, context, clip))
+        key = self._key(settings)
+        return self.stage1(targets, key, lambda i: self._window(i, context, clip, key))
 
-    def _window(self, i: int, max_context: int, clip: float) -> Stage1:
+    def _window(self, i: int, max_context: int, clip: float, key: tuple[object, ...]) -> Stage1:
         """One window's stage 1, alone: tokenise; the transformer pass is shared by the clips
         that give the same tokens."""
         device, tokenizer = self.backend.device, self.backend.tokenizer
@@ -85,33 +106,87 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
         with torch.no_grad():
             s1, s2 = tokenizer.encode(torch.from_numpy(z[None]).to(device))  # (1, L) each
         tokens = torch.cat([s1, s2], dim=1).cpu().numpy()
-        key = (self.fingerprint, i, max_context, hashlib.sha1(tokens.tobytes()).hexdigest())
-        shared = self.stage1_cache.get(key)
+        digest = hashlib.sha1(tokens.tobytes()).hexdigest()
+        shared_key = (self.fingerprint, i, max_context, digest, *key[2:])
+        shared = self.stage1_cache.get(shared_key)
         if shared is None:
             stamp = torch.from_numpy(self.stamp[i - length : i][None]).to(device)
-            part = stage1_tokens(self.backend.predictor, tokenizer, s1, s2, stamp, max_context)[0]
-            shared = self.stage1_cache.put(key, Stage1(*part, mean, std))
+            part = stage1_tokens(
+                self.backend.predictor, tokenizer, s1, s2, stamp, max_context, self.horizon
+            )[0]
+            self.backend.passes += 1
+            context = (s1, s2, stamp) if self.horizon > 1 else None
+            shared = self.stage1_cache.put(shared_key, Stage1(*part, mean, std, context))
         return shared
+
+    def future_stamp(self, i: int, max_context: int) -> torch.Tensor:
+        """``(1, H, 5)`` time features of the path from origin ``i``: the wrapper's
+        ``_build_future_index`` over the lookback rows (last + median step; 1 day if none)."""
+        history = pd.DatetimeIndex(self.bars.timestamps[i - min(i, max_context) : i])
+        step = history.to_series().diff().dropna().median() if len(history) >= 2 else None
+        if step is None or pd.isna(step) or step <= pd.Timedelta(0):
+            step = pd.Timedelta(days=1)
+        future = pd.date_range(start=history[-1] + step, periods=self.horizon, freq=step)
+        return torch.from_numpy(time_features(future.values)[None]).to(self.backend.device)
+
+    def _draws(
+        self, i: int, window: Stage1, settings: KronosSettings, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One window's distinct decoded paths ``(P, H, 6)`` (z-scored) and their counts."""
+        generator = torch.Generator().manual_seed(window_seed(seed, i))
+        predictor, tokenizer = self.backend.predictor, self.backend.tokenizer
+        if self.horizon == 1:
+            bars, counts = sample_window_draws(predictor, tokenizer, window, settings, generator)
+            return bars[:, None], counts
+        bars, counts, rows = sample_paths(
+            predictor, tokenizer, window, settings, generator,
+            self.future_stamp(i, settings.context), settings.context,
+        )  # fmt: skip
+        self.backend.passes += rows
+        return bars, counts
+
+    def forecast(
+        self, origins: np.ndarray, settings: KronosSettings | Mapping[str, object], seed: int
+    ) -> Forecast:
+        """The task's columns along the path from each origin, mean over the sampled paths
+        (z-scored, then un-normalised, as upstream), and every decoded path as a draw."""
+        settings = self.settings(settings)
+        rows = self.targets(origins)
+        before = self.backend.passes
+        columns = [PRICE_COLUMNS.index(c) for c in self.task.columns]
+        points, draws = [], []
+        for i, window in zip(rows, self._windows(rows, settings), strict=True):
+            bars, counts = self._draws(i, window, settings, seed)  # (P, H, 6), (P,)
+            if self.horizon == 1:  # upstream's mean, in the order one-step forecasts had it
+                mean_z = ((counts[:, None] * bars[:, 0]).sum(0) / counts.sum())[None]
+            else:
+                mean_z = (counts[:, None, None] * bars).sum(0) / counts.sum()  # (H, 6)
+            path = denormalise(mean_z, window.mean, window.std)  # (H, 6) float32
+            points.append(path[:, columns].T.astype(np.float64))  # (C, H)
+            decoded = denormalise(bars, window.mean, window.std).astype(np.float64)
+            draws.append(Draws(np.transpose(decoded[:, :, columns], (0, 2, 1)), counts))
+        return Forecast(
+            origins=np.asarray(rows, dtype=np.int64),
+            columns=self.task.columns,
+            points=np.stack(points),
+            draws=tuple(draws),
+            passes=self.backend.passes - before,
+        )
 
     def forecast_bars(
         self, targets: np.ndarray, settings: KronosSettings | Mapping[str, object], seed: int
     ) -> np.ndarray:
-        """Mean decoded bars (len(targets), 6): open, high, low, close, volume, amount."""
+        """Mean decoded bars of step 1 (len(targets), 6): open, high, low, close, volume,
+        amount."""
         settings = self.settings(settings)
         rows = self.targets(targets)
         windows = self._windows(rows, settings)
-        bars = [
-            denormalise(
-                sample_window(
-                    self.backend.predictor, self.backend.tokenizer, window, settings,
-                    torch.Generator().manual_seed(window_seed(seed, i)),
-                ),
-                window.mean,
-                window.std,
-            )
-            for i, window in zip(rows, windows, strict=True)
-        ]  # fmt: skip
-        return np.stack(bars).reshape(len(rows), 6)
+        out = []
+        for i, window in zip(rows, windows, strict=True):
+            bars, counts = self._draws(i, window, settings, seed)
+            mean_z = (counts[:, None] * bars[:, 0]).sum(0) / counts.sum()
+            out.append(denormalise(mean_z, window.mean, window.std))
+        return np.stack(out).reshape(len(rows), 6)
 
     def forecast_close(
         self, targets: np.ndarray, settings: KronosSettings | Mapping[str, object], seed: int
@@ -125,16 +200,14 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
         seed: int,
         quantiles: list[float],
     ) -> np.ndarray:
-        """Quantiles ``(len(targets), len(quantiles))`` of the sampled closes (each of the
-        ``sample_count`` draws decoded and un-normalised), from the same draws as the forecast."""
+        """Quantiles ``(len(targets), len(quantiles))`` of the sampled step-1 closes (each of
+        the ``sample_count`` draws decoded and un-normalised), from the same draws as the
+        forecast."""
         settings = self.settings(settings)
         rows = self.targets(targets)
         out = []
         for i, window in zip(rows, self._windows(rows, settings), strict=True):
-            bars, counts = sample_window_draws(
-                self.backend.predictor, self.backend.tokenizer, window, settings,
-                torch.Generator().manual_seed(window_seed(seed, i)),
-            )  # fmt: skip
-            closes = denormalise(bars, window.mean, window.std)[:, 3].astype(np.float64)
+            bars, counts = self._draws(i, window, settings, seed)
+            closes = denormalise(bars[:, 0], window.mean, window.std)[:, 3].astype(np.float64)
             out.append(np.quantile(np.repeat(closes, counts.astype(np.int64)), quantiles))
         return np.asarray(out)

@@ -29,17 +29,21 @@ STD_EPS = 1e-5  # upstream: (x - mean) / (std + 1e-5)
 
 
 def features(
-    prices: np.ndarray, volume: np.ndarray | None, amount: np.ndarray | None
+    prices: np.ndarray,
+    volume: np.ndarray | None,
+    amount: np.ndarray | None,
+    amount_fill: str = "mean",
 ) -> np.ndarray:
     """(N, 4) OHLC + volume/amount -> (N, 6) float32 open, high, low, close, volume, amount.
 
-    As upstream: no volume means zero volume and amount; no amount means volume x mean price.
+    No volume means zero volume and amount. No amount means volume x mean price (upstream,
+    ``amount_fill="mean"``) or volume x close (the trading code's wrapper, ``"close"``).
     """
     n = len(prices)
     if volume is None:
         volume, amount = np.zeros(n), np.zeros(n)
     elif amount is None:
-        amount = volume * prices.mean(axis=1)
+        amount = volume * (prices[:, 3] if amount_fill == "close" else prices.mean(axis=1))
     return np.column_stack([prices, volume, amount]).astype(np.float32)
 
 
@@ -75,9 +79,11 @@ class Stage1:
     s1_logits: torch.Tensor  # (V1,) float32, on the CPU
     last_hidden: torch.Tensor  # (1, C)
     dep_kv: KV  # (1, nh, W, hs) keys/values of the s2 layer
-    prefix: list[KV]  # per decoder block: (1, nh, P, hs) for the tokens before the new one
+    prefix: list[KV]  # per decoder block: (1, nh, P, hs) for the tokens before the new ones
     mean: np.ndarray  # (6,) float32
     std: np.ndarray  # (6,) float32
+    #: for paths of more than one step: the context's tokens (1, L) and time features (1, L, 5)
+    context: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
 
 @torch.no_grad()
@@ -88,15 +94,19 @@ def stage1_tokens(
     s2: torch.Tensor,
     stamp: torch.Tensor,
     max_context: int,
+    horizon: int = 1,
 ) -> list[tuple[torch.Tensor, torch.Tensor, KV, list[KV]]]:
     """Stage 1 from the context's tokens (B, L), time features (B, L, 5): everything after the
-    tokenizer, per window (s1_logits, last_hidden, dep_kv, prefix); see :class:`Stage1`."""
+    tokenizer, per window (s1_logits, last_hidden, dep_kv, prefix); see :class:`Stage1`.
+
+    The decoder prefix is the context part of the window upstream decodes at the end of a
+    ``horizon``-step path: the last ``max_context`` tokens of context + path."""
     B, L = s1.shape
     w = min(L, max_context)  # the transformer's window
     hidden = predictor.hidden(s1[:, L - w :], s2[:, L - w :], stamp[:, L - w :])  # (B, w, C)
     logits = predictor.s1_logits(hidden[:, -1]).float().cpu()  # (B, V1)
     kv = predictor.dependency_kv(hidden)  # (B, nh, w, hs)
-    p = min(L + 1, max_context) - 1  # decoded window: last max_context of context + new token
+    p = min(L + horizon, max_context) - horizon  # decoded: last max_context of context + path
     prefix = tokenizer.decode_prefix(s1[:, L - p :], s2[:, L - p :])
     out = []
     for b in range(B):

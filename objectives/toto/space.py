@@ -2,7 +2,8 @@
 
 Optuna params:
 
-* ``num_samples``: categorical {64, 128, 256, 512, 1024, 2048, 3072, 4096};
+* ``num_samples``: categorical {128, 256, 512, 1024, 2048, 3072, 4096}: the values the trading
+  code runs as written (64 is not searched: the trading code clamps it to 128);
 * ``aggregate_family``: categorical over the families of :mod:`objectives.toto.aggregation`,
   which mean what the trading code's ``aggregate_with_spec`` reads;
 * the active family's arguments only, each on a step grid so that spec strings round-trip and
@@ -15,8 +16,22 @@ Optuna params:
 already covers. :meth:`TotoSettings.to_params` maps it (and percent forms such as
 ``trimmed_mean_10``, and ``p10``/``p90``) to the params of the same function.
 
-The trial's config is the trading code's: ``{"num_samples": 3072, "aggregate":
-"trimmed_mean_0.10"}``, the aggregate always in canonical form.
+The trial's config is the trading code's: ``{"num_samples": 3072, "samples_per_batch": 512,
+"aggregate": "trimmed_mean_0.10"}``, the aggregate always in canonical form.
+
+What the trading code runs is what was scored. Its ``resolve_toto_params`` /
+``_clamp_toto_params`` / ``_normalise_sampling_params`` (default environment) clamp
+``num_samples`` to [128, 4096] and ``samples_per_batch`` (default 384 when a record has none) to
+[32, min(512, num_samples)], then round ``num_samples`` down to a multiple of
+``samples_per_batch``: without the key, 512 would run as 384, 1024 as 768, 2048 as 1920, 4096 as
+3840, and 64 as 128. So the config always carries ``samples_per_batch`` =
+:func:`batch_for` (``num_samples``), the largest batch the trading code keeps that divides
+``num_samples``: 128 -> 128, 256 -> 256, 512..4096 -> 512; each searched value then runs
+unchanged (``tests/objectives/test_trading_resolution.py``). The batch is a memory setting, not
+a searched one: with one-step forecasts the samples are independent draws whatever the batch.
+:meth:`TotoSettings.from_config` accepts a ``samples_per_batch`` only if the trading code runs
+it and ``num_samples`` as written. Its environment overrides (``MARKETSIM_TOTO_MIN_NUM_SAMPLES``
+and the other ``MARKETSIM_TOTO_*`` bounds, ``FAST_TESTING``) are the trading operator's.
 """
 
 from __future__ import annotations
@@ -34,7 +49,11 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_CONTEXT = 4096  # the context cap when a config does not set one
 
-NUM_SAMPLES = (64, 128, 256, 512, 1024, 2048, 3072, 4096)
+NUM_SAMPLES = (128, 256, 512, 1024, 2048, 3072, 4096)
+
+#: the trading code's sampling bounds (``_clamp_toto_params``, default environment)
+TRADING_NUM_SAMPLES = (128, 4096)
+TRADING_SAMPLES_PER_BATCH = (32, 512)
 
 #: the searched families (every family the trading code's parser can mean)
 SEARCHED = tuple(FAMILIES)
@@ -62,6 +81,39 @@ AGGREGATE_SEMANTICS = (
 
 #: the trading code's best known setting
 TRADING_BEST = {"num_samples": 3072, "aggregate": "trimmed_mean_0.10"}
+
+
+def batch_for(num_samples: int) -> int | None:
+    """The ``samples_per_batch`` written for ``num_samples``: the largest batch the trading
+    code keeps (32..min(512, num_samples)) that divides ``num_samples``; ``None`` when the
+    trading code cannot run ``num_samples`` as written (outside 128..4096, or no such batch)."""
+    if not TRADING_NUM_SAMPLES[0] <= num_samples <= TRADING_NUM_SAMPLES[1]:
+        return None
+    low, high = TRADING_SAMPLES_PER_BATCH[0], min(TRADING_SAMPLES_PER_BATCH[1], num_samples)
+    return next((b for b in range(high, low - 1, -1) if num_samples % b == 0), None)
+
+
+def _check_batch(num_samples: int, samples_per_batch: int) -> None:
+    """``DataError`` unless the trading code runs both values as written."""
+    low, high = TRADING_SAMPLES_PER_BATCH
+    if (
+        TRADING_NUM_SAMPLES[0] <= num_samples <= TRADING_NUM_SAMPLES[1]
+        and low <= samples_per_batch <= min(high, num_samples)
+        and num_samples % samples_per_batch == 0
+    ):
+        return
+    best = batch_for(num_samples)
+    fix = (
+        f"use samples_per_batch={best} or leave it out"
+        if best is not None
+        else f"num_samples must be in {TRADING_NUM_SAMPLES[0]}..{TRADING_NUM_SAMPLES[1]}"
+    )
+    raise DataError(
+        f"Toto num_samples={num_samples} with samples_per_batch={samples_per_batch} is not what "
+        f"the trading code runs (it needs num_samples in {TRADING_NUM_SAMPLES[0]}.."
+        f"{TRADING_NUM_SAMPLES[1]}, samples_per_batch in {low}..min({high}, num_samples), and "
+        f"num_samples a multiple of samples_per_batch); {fix}"
+    )
 
 
 def param_name(family: str, arg: str) -> str:
@@ -102,11 +154,18 @@ class TotoSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> TotoSettings:
         """From the trading code's keys ``num_samples``, ``aggregate`` (any spec its parser
-        reads) and, optionally, ``max_context``."""
-        check_keys("Toto", config, ("num_samples", "aggregate"), ("max_context",))
+        reads) and, optionally, ``samples_per_batch`` (checked: the trading code must run it
+        and ``num_samples`` as written; it is not kept, :meth:`to_config` writes
+        :func:`batch_for`) and ``max_context``."""
+        check_keys(
+            "Toto", config, ("num_samples", "aggregate"), ("samples_per_batch", "max_context")
+        )
         spec = config["aggregate"]
+        num_samples = _whole("num_samples", config["num_samples"])
+        if "samples_per_batch" in config:
+            _check_batch(num_samples, _whole("samples_per_batch", config["samples_per_batch"]))
         return cls(
-            num_samples=_whole("num_samples", config["num_samples"]),
+            num_samples=num_samples,
             aggregate=parse(spec),  # type: ignore[arg-type]  # parse names a non-string
             max_context=_whole("max_context", config.get("max_context", DEFAULT_MAX_CONTEXT)),
         )
@@ -128,9 +187,14 @@ class TotoSettings:
         return cls(num_samples, parse(format_spec(family, args)))  # validated, canonical
 
     def to_config(self) -> Config:
-        """``{"num_samples": N, "aggregate": <canonical spec>}`` (and ``max_context`` when it
-        is not the default)."""
-        config: Config = {"num_samples": self.num_samples, "aggregate": self.aggregate.spec}
+        """``{"num_samples": N, "samples_per_batch": batch_for(N), "aggregate": <canonical
+        spec>}`` (``samples_per_batch`` left out when the trading code cannot run ``N`` as
+        written, which no searched value is; ``max_context`` when it is not the default)."""
+        config: Config = {"num_samples": self.num_samples}
+        batch = batch_for(self.num_samples)
+        if batch is not None:
+            config["samples_per_batch"] = batch
+        config["aggregate"] = self.aggregate.spec
         if self.max_context != DEFAULT_MAX_CONTEXT:
             config["max_context"] = self.max_context
         return config
@@ -139,7 +203,11 @@ class TotoSettings:
         """The Optuna params of the canonical setting the trading code reads the spec as, e.g.
         ``p10`` -> ``quantile`` 0.10; ``DataError`` if that setting is outside the space."""
         if self.num_samples not in NUM_SAMPLES:
-            raise DataError(f"num_samples {self.num_samples} is not one of {NUM_SAMPLES}")
+            raise DataError(
+                f"num_samples {self.num_samples} is not one of {NUM_SAMPLES} (the values the "
+                f"trading code runs as written; it clamps num_samples to "
+                f"{TRADING_NUM_SAMPLES[0]}..{TRADING_NUM_SAMPLES[1]})"
+            )
         family = self.aggregate.family
         if family not in SEARCHED:
             raise DataError(f"aggregate {self.aggregate.spec!r} is not in the search space")
@@ -198,7 +266,8 @@ class TotoSpace(ModelSpace[TotoSettings]):
         return {
             "model": "toto",
             "params": params,
-            "config": "num_samples, aggregate (spec string, e.g. trimmed_mean_0.10)",
+            "config": "num_samples, samples_per_batch (the largest of 32..min(512, "
+            "num_samples) dividing it), aggregate (spec string, e.g. trimmed_mean_0.10)",
             "aggregate_semantics": AGGREGATE_SEMANTICS,
             "known_good_from": TRADING_BEST,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from objectives.metrics import score
+from objectives.metrics import score_close as score
 
 
 def test_a_perfect_forecast_has_zero_error_and_full_skill() -> None:

@@ -30,7 +30,7 @@ def _all_params() -> list[dict]:
         for values in itertools.product(*(_grid(n) for n in names)):
             out.append(
                 {
-                    "num_samples": 64,
+                    "num_samples": 128,
                     "aggregate_family": family,
                     **dict(zip(names, values, strict=True)),
                 }
@@ -45,7 +45,11 @@ def test_known_good_is_enqueued_as_trimmed_mean_010_over_3072_samples() -> None:
         study.enqueue_trial(params)
     trial = study.ask()
     config = space.suggest(trial).to_config()
-    assert config == {"num_samples": 3072, "aggregate": "trimmed_mean_0.10"}
+    assert config == {
+        "num_samples": 3072,
+        "samples_per_batch": 512,
+        "aggregate": "trimmed_mean_0.10",
+    }
     study.tell(trial, 1.0)
     frozen = study.trials[0]
     assert frozen.params == space.known_good()[0]
@@ -84,14 +88,14 @@ def test_every_grid_point_gives_a_canonical_spec_the_trading_code_reads_the_same
             tuple(params[n] for n in names),
         )
         assert bits(trading_resolve(spec)) == bits((parsed.family, parsed.args))
-        assert space.from_config({"num_samples": 64, "aggregate": spec}).to_params() == params
+        assert space.from_config({"num_samples": 128, "aggregate": spec}).to_params() == params
         specs.add(spec)
     assert len(specs) == len(points)
 
 
 def test_optuna_grid_floats_give_the_grid_value() -> None:
     space = TotoSpace()
-    params = {"num_samples": 64, "aggregate_family": "trimmed_mean"}
+    params = {"num_samples": 128, "aggregate_family": "trimmed_mean"}
     config = space.from_params({**params, "trimmed_mean_fraction": 0.01 + 9 * 0.01}).to_config()
     assert config["aggregate"] == "trimmed_mean_0.10"
 
@@ -168,18 +172,18 @@ def test_trading_code_specs_map_to_the_params_of_the_same_function(
 )
 def test_specs_off_the_grid_are_refused(spec: str) -> None:
     with pytest.raises(DataError, match="grid"):
-        TotoSpace().from_config({"num_samples": 64, "aggregate": spec}).to_params()
+        TotoSpace().from_config({"num_samples": 128, "aggregate": spec}).to_params()
 
 
 def test_bad_num_samples_and_specs_are_refused() -> None:
     with pytest.raises(DataError, match="num_samples"):
         TotoSpace().from_config({"num_samples": 100, "aggregate": "mean"}).to_params()
     with pytest.raises(DataError, match="aggregate"):
-        TotoSpace().from_config({"num_samples": 64, "aggregate": "trimmed_mean_0.5"}).to_params()
+        TotoSpace().from_config({"num_samples": 128, "aggregate": "trimmed_mean_0.5"}).to_params()
     with pytest.raises(DataError, match="quantile_plus_std"):
         TotoSpace().from_params(
             {
-                "num_samples": 64,
+                "num_samples": 128,
                 "aggregate_family": "quantile_plus_std",
                 "quantile_plus_std_q": 0.5,
                 "quantile_plus_std_s": 0.5,
@@ -187,7 +191,7 @@ def test_bad_num_samples_and_specs_are_refused() -> None:
         ).to_config()
     with pytest.raises(DataError, match="grid"):
         TotoSpace().from_params(
-            {"num_samples": 64, "aggregate_family": "quantile", "quantile_q": 0.123}
+            {"num_samples": 128, "aggregate_family": "quantile", "quantile_q": 0.123}
         ).to_config()
 
 

@@ -32,6 +32,21 @@ def test_non_positive_sizes_are_refused(field: str) -> None:
         WindowSpec(**{field: 0})
 
 
-def test_only_one_step_horizons_are_supported() -> None:
+def test_a_horizon_below_one_is_refused() -> None:
     with pytest.raises(DataError, match="horizon"):
-        WindowSpec(horizon=2)
+        WindowSpec(horizon=0)
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 7])
+def test_paths_keep_validation_and_test_apart(horizon: int) -> None:
+    """Every validation path ends before the first test row; every test path ends on the
+    data; each window holds exactly its number of origins."""
+    spec = WindowSpec(val_window=20, test_window=10, horizon=horizon, min_context=30)
+    n = spec.rows_needed()
+    w = split(n, spec)
+    assert len(w.validation) == 20 and len(w.test) == 10
+    assert w.validation_end == int(w.validation[-1]) + horizon <= int(w.test[0])
+    assert w.test_end == n and int(w.test[-1]) + horizon - 1 == n - 1
+    assert int(w.validation[0]) == spec.min_context
+    with pytest.raises(DataError, match="too few rows"):
+        split(n - 1, spec)
