@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from models.exceptions import CheckpointError
@@ -76,6 +78,70 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
         return load_file(str(file))
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"{file} is not a readable safetensors file: {exc}") from None
+
+
+def read_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in ``model.safetensors``, from the file's header alone (no tensor is
+    read), so that a config is checked against its weights before a model is built."""
+    file = folder / WEIGHTS_FILE
+    if not file.exists():
+        raise CheckpointError(f"{file} is missing (only safetensors weights are loaded)")
+    try:
+        with safe_open(str(file), framework="pt") as weights:
+            return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"{file} is not a readable safetensors file: {exc}") from None
+
+
+def check_bounds(
+    source: str, values: Mapping[str, object], bounds: Mapping[str, tuple[int, int]]
+) -> None:
+    """Each integer a model is sized by within sane bounds (and an integer at all), checked
+    before anything is allocated or divided by it; the first offender is named."""
+    for key, (low, high) in bounds.items():
+        value = values.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CheckpointError(
+                f"{source}: {key} must be an integer from {low} to {high} (got {value!r})"
+            )
+
+
+#: per tensor, each axis as (the config key that sizes it, that key's value, the size implied)
+Axes = tuple[tuple[str, int, int], ...]
+
+
+def check_fits(
+    config_source: str,
+    weights_source: str,
+    shapes: Mapping[str, tuple[int, ...]],
+    layers: Mapping[str, tuple[int, int, str]],
+    dims: Mapping[str, Axes],
+) -> None:
+    """A config against the weights' shapes (:func:`read_shapes`), before a model is built.
+
+    ``layers``: config key -> (its value, the layers it makes, their prefix ``x.layers.``);
+    ``dims``: tensor -> :data:`Axes`. A tensor the file lacks is skipped (loading names it).
+    The first mismatch is one line naming the config key and the tensor that contradicts it.
+    """
+    for key, (value, count, prefix) in layers.items():
+        pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
+        found = len({m.group(1) for m in map(pattern.match, shapes) if m})
+        if found != count:
+            raise CheckpointError(
+                f"{config_source}: {key} {value} does not fit {weights_source}, which holds "
+                f"{found} layers {prefix}<i> ({count} expected)"
+            )
+    for tensor, axes in dims.items():
+        if tensor not in shapes:
+            continue
+        found_shape, expected = tuple(shapes[tensor]), tuple(size for _, _, size in axes)
+        if found_shape != expected:
+            wrong = [a for a, n in zip(axes, found_shape, strict=False) if a[2] != n] or axes
+            key, value, _ = wrong[0]
+            raise CheckpointError(
+                f"{config_source}: {key} {value} does not fit {weights_source}: wrong shape "
+                f"{tensor} {found_shape} != {expected}"
+            )
 
 
 def load_into(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], source: str) -> None:

@@ -7,3 +7,7 @@ from errors import OptimiseError
 
 class CheckpointError(OptimiseError):
     """A checkpoint is missing, malformed, or does not match the architecture."""
+
+
+class DeviceError(OptimiseError):
+    """A torch device that is not a device, or that this torch build or machine lacks."""

@@ -22,7 +22,7 @@ from storage.urls import is_sqlite, resolve, sqlite_path
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
-from studies.open import open_study
+from studies.open import open_study, storage_arg
 from studies.worker import WorkerSettings, run_study
 
 SUMMARY_HEADER = [
@@ -104,7 +104,9 @@ def launch(args: argparse.Namespace) -> int:
     unfinished = [r[0] for r in rows if r[-1] == "-"]
     if unfinished:
         print(f"not finished (resume with the same command): {', '.join(unfinished)}")
-    print(f"dashboard: optimise dashboard --storage '{db.label}'  (http://127.0.0.1:8080)")
+    storage = storage_arg(db.label)  # pasteable: a redacted URL reads $OPTIMISE_STORAGE
+    held = "" if storage.startswith("'") else f"$OPTIMISE_STORAGE: {db.label}; "
+    print(f"dashboard: optimise dashboard --storage {storage}  ({held}http://127.0.0.1:8080)")
     return 0
 
 
@@ -171,7 +173,7 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
                 bars,
                 WindowSpec(**attrs["windows"]),
                 metric=attrs["metric"],
-                seed=int(attrs.get("seed", 0)),
+                seed=attrs.get("seed", 0),  # checked (and made an int) by open_study
                 sources=attrs.get("sources") or {},
                 task=task_of(attrs.get("task")),
             )  # fmt: skip

@@ -11,6 +11,7 @@ from objectives.evaluator import BACKEND_MODULES
 from objectives.metrics import METRIC_NAMES
 from objectives.tasks import DEFAULT_TASK, TASKS
 from objectives.windows import WindowSpec
+from optimise import argtypes
 
 EXIT_USAGE = 2
 
@@ -152,7 +153,9 @@ def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
         help="Kronos tokenizer: folder or hub id (default: the study's, else <checkpoint>/"
         "tokenizer or NeoQuasar/Kronos-Tokenizer-base)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--device", default="cpu", type=argtypes.device, help="torch device: cpu, cuda, cuda:1, ..."
+    )
 
 
 def _storage_arg(parser: argparse.ArgumentParser) -> None:
@@ -179,7 +182,9 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
         help="validation metric the study optimises (part of the study's identity; default: "
         "the task's, trading return_mae averaged over the columns, levels price_mae)",
     )  # fmt: skip
-    group.add_argument("--seed", type=int, default=0, help="study seed (kept by a resumed study)")
+    group.add_argument(
+        "--seed", type=argtypes.seed, default=0, help="study seed (kept by a resumed study)"
+    )
     group.add_argument(
         "--confirm-candidates", type=int, default=DEFAULT_CANDIDATES,
         help="best distinct configurations re-scored on fresh seeds before export",
@@ -279,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="forecast a study's validation or test targets instead of the last K bars",
     )  # fmt: skip
     _windows(forecast)
-    forecast.add_argument("--seed", type=int, default=0, help="seed set: the study seed")
+    forecast.add_argument("--seed", type=argtypes.seed, default=0, help="seed set: the study seed")
     forecast.add_argument("--json", action="store_true", help="print JSON rows")
 
     dashboard = commands.add_parser(
@@ -320,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", default="tiny",
         help="tiny (seconds on a CPU) or base (the published base shapes)",
     )  # fmt: skip
-    init.add_argument("--seed", type=int, default=0, help="weights' random seed")
+    init.add_argument("--seed", type=argtypes.seed, default=0, help="weights' random seed")
     init.add_argument("--force", action="store_true", help="replace an existing OUT")
     init.add_argument("out", metavar="OUT", help="folder to write")
     return parser

@@ -11,7 +11,9 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 
+from objectives.exceptions import DataError
 from objectives.metrics import METRICS
+from objectives.seeds import SEED_RANGE, check_seed
 from studies.context import StudyContext, legacy_identity
 from studies.exceptions import StudyError
 
@@ -95,9 +97,15 @@ def open_study(
 
 def delete_hint(name: str, storage_label: str) -> str:
     """A command that deletes the study, pasteable (a redacted password reads the env var)."""
-    storage = storage_label if "***" not in storage_label else '"$OPTIMISE_STORAGE"'
-    quoted = storage if storage.startswith('"') else f"'{storage}'"
-    return f"optuna delete-study --storage {quoted} --study-name '{name}'"
+    return f"optuna delete-study --storage {storage_arg(storage_label)} --study-name '{name}'"
+
+
+def storage_arg(storage_label: str) -> str:
+    """``--storage``'s value for a command to paste: the label quoted, or, when a password or
+    secret parameter was redacted from it, the environment variable that holds the URL."""
+    if "***" in storage_label or "REDACTED" in storage_label:
+        return '"$OPTIMISE_STORAGE"'
+    return f"'{storage_label}'"
 
 
 def _check_identity(
@@ -126,6 +134,14 @@ def _check_identity(
                 f"delete the study: {delete_hint(ctx.name, storage_label)}"
             )
     stored_seed = attrs.get("seed", ctx.seed)
+    try:
+        check_seed(stored_seed)
+    except DataError:
+        what = "refusing to resume" if resuming else "cannot export"
+        raise StudyError(
+            f"{what} study {ctx.name}: its stored seed {_shown(stored_seed)} is impossible (a "
+            f"seed is {SEED_RANGE}); delete the study: {delete_hint(ctx.name, storage_label)}"
+        ) from None
     if stored_seed != ctx.seed:
         logger.warning("study %s keeps its seed %s (asked %s)", ctx.name, stored_seed, ctx.seed)
     ctx.seed = int(stored_seed)

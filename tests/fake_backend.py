@@ -17,7 +17,9 @@ import numpy as np
 
 from objectives.bars import Bars
 from objectives.evaluator import BACKEND_MODULES, window_seed
+from objectives.forecasts import Draws, Forecast
 from objectives.settings import check_keys
+from objectives.tasks import LEVELS, Task
 
 BACKEND_MODULES.setdefault("fake", __name__)
 
@@ -62,9 +64,35 @@ SPACE = FakeSpace()
 
 
 class FakeEvaluator:
-    def __init__(self, bars: Bars) -> None:
+    def __init__(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> None:
         self.bars = bars
+        self.task = task
+        self.horizon = horizon
         self.calls = 0
+
+    def forecast(self, origins: np.ndarray, settings: FakeSettings, seed: int) -> Forecast:
+        """Every column: its last value times ``(1 + drift) ** step`` plus one seeded noise
+        draw per (column, step); the draws: 16 more of the same noise."""
+        self.calls += 1
+        if os.environ.get("FAKE_FAIL"):
+            raise RuntimeError("simulated out of memory")
+        delay = float(os.environ.get("FAKE_TRIAL_SLEEP", "0"))
+        if delay:
+            time.sleep(delay)
+        origins = np.asarray(origins, dtype=np.int64)
+        columns = self.task.column_indices
+        H = self.horizon
+        points, draws = [], []
+        for origin in origins:
+            last = self.bars.prices[origin - 1, columns]  # rows < origin only
+            rng = np.random.default_rng(window_seed(seed, int(origin)))
+            growth = (1 + settings.drift) ** np.arange(1, H + 1)
+            centre = last[:, None] * growth[None, :]  # (C, H)
+            scale = settings.noise * last[None, :, None]
+            noise = rng.standard_normal((17, len(columns), H)) * scale
+            points.append(centre + noise[0])
+            draws.append(Draws(centre[None] + noise[1:], np.ones(16)))
+        return Forecast(origins, self.task.columns, np.asarray(points), tuple(draws))
 
     def forecast_close(self, targets: np.ndarray, settings: FakeSettings, seed: int):
         self.calls += 1
@@ -97,8 +125,8 @@ class FakeBackend:
         self.checkpoint_id = checkpoint or "fake-model"
         self.space = FakeSpace()
 
-    def evaluator(self, bars: Bars) -> FakeEvaluator:
-        return FakeEvaluator(bars)
+    def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> FakeEvaluator:
+        return FakeEvaluator(bars, task, horizon)
 
     def uncached(self) -> FakeBackend:
         return self

@@ -11,9 +11,27 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, TypeVar
 
+from models.checkpoint import check_bounds
 from models.exceptions import CheckpointError
 
 C = TypeVar("C", bound="_Config")
+
+#: sane bounds of the integers a model is sized by (the published base: d_model 832 and 256,
+#: 12 and 4 layers, 10 bits), checked before anything is built: a typo must not allocate
+#: terabytes (``2**s1_bits`` rows of embedding)
+BOUNDS = {
+    "d_in": (1, 1024),
+    "d_model": (1, 65536),
+    "n_heads": (1, 1024),
+    "dep_heads": (1, 1024),
+    "ff_dim": (1, 262144),
+    "n_layers": (1, 1024),
+    "n_enc_layers": (1, 1024),
+    "n_dec_layers": (1, 1024),
+    "s1_bits": (1, 20),
+    "s2_bits": (1, 20),
+    "group_size": (1, 40),
+}
 
 
 class _Config:
@@ -29,6 +47,7 @@ class _Config:
                 f"{cls.__name__.removesuffix('Config').lower() or 'model'} checkpoint?"
             )
         config = cls(**{n: raw[n] for n in names if n in raw})
+        check_bounds(source, vars(config), {k: v for k, v in BOUNDS.items() if k in names})
         config._check(source)
         return config
 

@@ -73,9 +73,34 @@ def _load_state(module: nn.Module, tensors: Mapping[str, torch.Tensor], source: 
     checkpoint.load_into(module, filled, source)
 
 
+def _check_weights(
+    folder: Path, layers: Mapping[str, tuple[int, int, str]], dims: Mapping[str, checkpoint.Axes]
+) -> None:
+    """A config against the shapes in the folder's weights header, before a model is built."""
+    checkpoint.check_fits(
+        f"{folder}/config.json", checkpoint.WEIGHTS_FILE, checkpoint.read_shapes(folder),
+        layers, dims,
+    )  # fmt: skip
+
+
 def load_tokenizer(model_id: str | os.PathLike[str], device: str = "cpu") -> KronosTokenizer:
     folder = checkpoint.resolve(model_id)
     config = TokenizerConfig.from_dict(checkpoint.read_config(folder), f"{folder}/config.json")
+    c, D = config, config.d_model
+    _check_weights(
+        folder,
+        {
+            # upstream builds n_layers - 1 blocks on each side
+            "n_enc_layers": (c.n_enc_layers, c.n_enc_layers - 1, "encoder."),
+            "n_dec_layers": (c.n_dec_layers, c.n_dec_layers - 1, "decoder."),
+        },
+        {
+            "embed.weight": (("d_model", D, D), ("d_in", c.d_in, c.d_in)),
+            "post_quant_embed_pre.weight": (("d_model", D, D), ("s1_bits", c.s1_bits, c.s1_bits)),
+            "encoder.0.ffn.w1.weight": (("ff_dim", c.ff_dim, c.ff_dim), ("d_model", D, D)),
+            "tokenizer.bsq.group_basis": (("group_size", c.group_size, c.group_size),),
+        },
+    )  # fmt: skip
     tokenizer = KronosTokenizer(config)
     _load_state(tokenizer, checkpoint.read_weights(folder), f"tokenizer {model_id}")
     return tokenizer.to(device).eval()
@@ -84,6 +109,16 @@ def load_tokenizer(model_id: str | os.PathLike[str], device: str = "cpu") -> Kro
 def load_predictor(model_id: str | os.PathLike[str], device: str = "cpu") -> Kronos:
     folder = checkpoint.resolve(model_id)
     config = PredictorConfig.from_dict(checkpoint.read_config(folder), f"{folder}/config.json")
+    c, D = config, config.d_model
+    _check_weights(
+        folder,
+        {"n_layers": (c.n_layers, c.n_layers, "transformer.")},
+        {
+            "embedding.emb_s1.weight": (("s1_bits", c.s1_bits, 2**c.s1_bits), ("d_model", D, D)),
+            "embedding.emb_s2.weight": (("s2_bits", c.s2_bits, 2**c.s2_bits), ("d_model", D, D)),
+            "transformer.0.ffn.w1.weight": (("ff_dim", c.ff_dim, c.ff_dim), ("d_model", D, D)),
+        },
+    )  # fmt: skip
     predictor = Kronos(config)
     _load_state(predictor, checkpoint.read_weights(folder), f"model {model_id}")
     return predictor.to(device).eval()

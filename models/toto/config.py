@@ -6,10 +6,24 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from models.checkpoint import check_bounds
 from models.exceptions import CheckpointError
 
 CAUSAL_PATCH_SCALER = "<class 'model.scaler.CausalPatchStdMeanScaler'>"
 MIXTURE_OF_STUDENT_TS = "<class 'model.distribution.MixtureOfStudentTsOutput'>"
+
+#: sane bounds of the integers a model is sized by (the published base: 64, 768, 12, 12, 3072,
+#: 24), checked before anything is built: a typo must not allocate terabytes
+BOUNDS = {
+    "patch_size": (1, 4096),
+    "stride": (1, 4096),
+    "embed_dim": (1, 65536),
+    "num_layers": (1, 1024),
+    "num_heads": (1, 1024),
+    "mlp_hidden_dim": (1, 262144),
+    "spacewise_every_n_layers": (-1, 1024),
+    "k_components": (1, 1024),
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,9 @@ class TotoConfig:
     scale_factor_exponent: float = 10.0
 
     def __post_init__(self) -> None:
+        kwargs = self.output_distribution_kwargs
+        k = kwargs.get("k_components") if isinstance(kwargs, Mapping) else None
+        check_bounds("Toto config.json", {**self.__dict__, "k_components": k}, BOUNDS)
         problems = []
         if self.stride != self.patch_size:
             problems.append(f"stride {self.stride} != patch_size {self.patch_size}")

@@ -85,6 +85,28 @@ def to_our_names(
     return renamed
 
 
+def check_weights(config: TotoConfig, folder: Path) -> None:
+    """``config`` against the shapes in the folder's weights header, before a model is built."""
+    E, P, H, K = config.embed_dim, config.patch_size, config.mlp_hidden_dim, config.k_components
+    w12 = (("mlp_hidden_dim", H, 2 * H), ("embed_dim", E, E))
+    layer = "model.transformer.layers.0.mlp"
+    checkpoint.check_fits(
+        str(folder / checkpoint.CONFIG_FILE),
+        checkpoint.WEIGHTS_FILE,
+        checkpoint.read_shapes(folder),
+        layers={"num_layers": (config.num_layers, config.num_layers, "model.transformer.layers.")},
+        dims={
+            "model.patch_embed.projection.weight": (("embed_dim", E, E), ("patch_size", P, P)),
+            f"{layer}.0.w12.weight": w12,  # fused
+            f"{layer}.0.weight": w12,  # unfused
+            "model.output_distribution.mixture_weights.weight": (
+                ("output_distribution_kwargs.k_components", K, K),
+                ("embed_dim", E, E),
+            ),
+        },
+    )
+
+
 def load_model(
     model_id: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
@@ -94,6 +116,7 @@ def load_model(
     model_id = DEFAULT_CHECKPOINT if model_id is None else model_id
     folder = checkpoint.resolve(model_id)
     config = TotoConfig.from_dict(checkpoint.read_config(folder))
+    check_weights(config, folder)  # the header only: nothing is allocated before it fits
     tensors = to_our_names(checkpoint.read_weights(folder), config)
     model = TotoModel(config)
     checkpoint.load_into(model, tensors, f"{folder / checkpoint.WEIGHTS_FILE}")

@@ -113,13 +113,27 @@ def forecast_json(model: str, checkpoint: Path | None, data: Path, capsys, *sour
 
 
 def test_forecast_from_the_store_prints_the_last_bars_and_the_next(workdir, sample_data, capsys):
-    assert launch("fake", None, sample_data, 3) == 0
+    assert launch("fake", None, sample_data, 3, "--task", "levels") == 0
     rows = forecast_json("fake", None, sample_data, capsys, "--from-store")
     assert len(rows) == 4
     assert [set(r) for r in rows] == [{"target_timestamp", "forecast", "actual", "last_close"}] * 4
     assert rows[-1]["actual"] is None and rows[0]["actual"] is not None
     assert rows[-1]["target_timestamp"] == "2013-03-04T00:00:00Z"  # Friday's next: Monday
     assert rows[-1]["last_close"] == rows[-2]["actual"]
+
+
+def test_forecast_from_a_trading_record_gives_every_column_of_its_task(
+    workdir, sample_data, capsys
+):
+    assert launch("fake", None, sample_data, 3) == 0  # --task trading, the default
+    rows = forecast_json("fake", None, sample_data, capsys, "--from-store")
+    assert [r["column"] for r in rows[:4]] == ["close", "high", "low", "open"]
+    assert len(rows) == 16 and {r["step"] for r in rows} == {1}
+    bars = pd.read_csv(sample_data / "AAPL.csv")
+    last = rows[-4:]  # the next, unseen bar: each column's last value is the file's last row
+    assert [r["last"] for r in last] == [float(bars[c].iloc[-1]) for c in ("close", "high",
+                                                                           "low", "open")]
+    assert all(r["actual"] is None for r in last)
 
 
 def test_forecast_with_missing_params_names_them(workdir, sample_data, capsys):
@@ -173,10 +187,14 @@ def test_no_forecast_moves_when_the_bars_from_its_target_on_change(
     changed.loc[rows, "low"] = changed.loc[rows, ["open", "close"]].min(axis=1) * 0.99
     (workdir / "b").mkdir()
     changed.to_csv(workdir / "b" / "AAPL.csv", index=False)
-    a = forecast_json(model, checkpoint, original, capsys, *source)
-    b = forecast_json(model, checkpoint, workdir / "b", capsys, *source)
-    assert a[0]["forecast"] == b[0]["forecast"]  # target N-3 sees rows < N-3 only
-    assert a[1]["forecast"] != b[1]["forecast"]  # later targets do see the changed rows
+    for task in ("levels", "trading"):
+        a = forecast_json(model, checkpoint, original, capsys, *source, "--task", task)
+        b = forecast_json(model, checkpoint, workdir / "b", capsys, *source, "--task", task)
+        per_origin = len(a) // 4  # --last 3: origins N-3 .. N; rows per (column, step)
+        first = slice(0, per_origin)
+        assert [r["forecast"] for r in a[first]] == [r["forecast"] for r in b[first]], task
+        later = slice(per_origin, 2 * per_origin)  # origin N-2 sees the changed row N-3
+        assert [r["forecast"] for r in a[later]] != [r["forecast"] for r in b[later]], task
 
 
 def test_both_models_export_and_best_chooses_between_them(workdir, checkpoints, capsys):
@@ -196,6 +214,8 @@ def test_both_models_export_and_best_chooses_between_them(workdir, checkpoints, 
                 "--n-trials",
                 3,
                 "--no-progress",
+                "--task",
+                "levels",
             )
             == 0
         )
@@ -237,7 +257,7 @@ def test_the_dashboard_serves_the_storage_on_localhost(workdir, sample_data):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.3)
-        assert [s["study_name"] for s in studies] == ["fake:AAPL:v20-t20-h1"]
+        assert [s["study_name"] for s in studies] == ["fake:AAPL:v20-t20-h1:trading"]
         connections = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
         listening = [line for line in connections.splitlines() if f":{port} " in line]
         assert listening and all("127.0.0.1:" in line for line in listening)
@@ -273,7 +293,7 @@ def test_export_and_forecast_take_the_checkpoint_and_data_the_study_recorded(
     assert "differs from" not in capsys.readouterr().err
     assert run_cli("forecast", "--model", "toto", "--symbol", "MSFT", "--from-store", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows[-1]["actual"] is None and len(rows) == 6
+    assert rows[-1]["actual"] is None and len(rows) == 6 * 4  # 6 origins x 4 columns
     other = workdir / "other-toto"
     assert (
         run_cli("checkpoint", "init", "--arch", "toto", "--preset", "tiny", "--seed", 1, other) == 0
@@ -292,8 +312,10 @@ def test_export_all_finalises_every_study_of_the_model_including_other_metrics_a
     workdir, sample_data, capsys
 ):
     base = ["launch", "--model", "fake", "--data-dir", sample_data, "--n-trials", 3]
-    assert run_cli(*base, "--symbols", "AAPL", "--no-progress") == 0
-    assert run_cli(*base, "--symbols", "AAPL", "--metric", "return_mae", "--no-progress") == 0
+    levels = ("--task", "levels")
+    assert run_cli(*base, "--symbols", "AAPL", "--no-progress", *levels) == 0
+    assert run_cli(*base, "--symbols", "AAPL", "--metric", "return_mae", "--no-progress",
+                   *levels) == 0  # fmt: skip
     assert run_cli(*base, "--symbols", "MSFT", "--val-window", 30, "--no-progress") == 0
     capsys.readouterr()
     assert run_cli("export", "--model", "fake", "--all", "--store", "exported") == 0
@@ -301,7 +323,7 @@ def test_export_all_finalises_every_study_of_the_model_including_other_metrics_a
     for name in (
         "fake:AAPL:v20-t20-h1 ",
         "fake:AAPL:v20-t20-h1:return_mae",
-        "fake:MSFT:v30-t20-h1",
+        "fake:MSFT:v30-t20-h1:trading",  # another task, exported with its own
     ):
         assert name in out
     assert (workdir / "exported" / "fake" / "MSFT.json").exists()

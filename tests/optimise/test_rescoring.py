@@ -31,7 +31,10 @@ def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_threa
             "--no-progress", "--confirm-candidates", 2, "--confirm-draws", 2,
         )  # fmt: skip
     assert status == 0
-    study = optuna.load_study(study_name=f"{model}:MSFT:v20-t20-h1", storage="sqlite:///studies.db")
+    horizon = 7 if model == "kronos" else 1  # the trading task's path
+    study = optuna.load_study(
+        study_name=f"{model}:MSFT:v20-t20-h{horizon}:trading", storage="sqlite:///studies.db"
+    )
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 4
     for trial in trials[:3]:
@@ -43,6 +46,14 @@ def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_threa
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        forecasts = [row["forecast"] for row in json.loads(result.stdout)]
+        rows = json.loads(result.stdout)
+        forecasts = [r["forecast"] for r in rows if r["column"] == "close" and r["step"] == 1]
         assert forecasts == trial.user_attrs["val_forecasts"]
         assert len(forecasts) == 20
+        # every column and step of the path, as the trial recorded them
+        paths = trial.user_attrs["val_paths"]
+        by_key = {(r["target_timestamp"], r["column"], r["step"]): r["forecast"] for r in rows}
+        assert len(by_key) == 20 * 4 * horizon
+        assert sorted(by_key.values()) == sorted(
+            float(x) for origin in paths["points"] for column in origin for x in column
+        )

@@ -82,14 +82,15 @@ def _matches(value: object, kind: str) -> bool:
 
 def check_keys(obj: dict, schema: Schema, prefix: str = "", *, every: bool) -> Iterator[str]:
     """Problems of a file's object at ``prefix``: undocumented keys, missing required ones (any
-    documented one when ``every``, except ``best_selection``), values of the wrong type."""
+    documented one when ``every``, except ``best_selection`` and the horizon > 1 ``per_step``),
+    values of the wrong type."""
     children = {
         p[len(prefix) :]: spec
         for p, spec in schema.items()
         if p.startswith(prefix) and re.fullmatch(r"[a-z_]+", p[len(prefix) :])
     }
     for key, (_, required) in children.items():
-        wanted = required == "required" or (every and key != "best_selection")
+        wanted = required == "required" or (every and key not in ("best_selection", "per_step"))
         if wanted and key not in obj:
             yield f"missing {prefix}{key}"
     for key, value in obj.items():

@@ -1,0 +1,26 @@
+"""Argument types of the command line that refuse a bad value while parsing, before anything is
+created: one ``error: argument --X: ...`` line and exit code 2 (``parser.Parser.error``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from errors import OptimiseError
+from models.devices import check_device
+from objectives.seeds import SEED_RANGE, check_seed
+
+
+def seed(text: str) -> int:
+    """``--seed``: what numpy's ``SeedSequence`` takes and a study can store."""
+    try:
+        return check_seed(int(text))
+    except ValueError:  # not an integer, or out of range (DataError is a ValueError)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed: {SEED_RANGE}") from None
+
+
+def device(text: str) -> str:
+    """``--device``: a torch device this torch build and machine have."""
+    try:
+        return check_device(text)
+    except OptimiseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
