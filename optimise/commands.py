@@ -28,12 +28,12 @@ from studies.worker import WorkerSettings, run_study
 SUMMARY_HEADER = [
     "study",
     "trials",
-    "val MAE (confirmed ± SE)",
+    "objective",
+    "val (confirmed ± SE)",
     "naive val",
-    "skill",
-    "test MAE",
+    "test",
     "naive test",
-    "test skill",
+    "test price skill",
     "export",
 ]
 
@@ -225,7 +225,7 @@ def status(args: argparse.Namespace) -> int:
         return 0
     print_table(HEADER, rows)
     for line in warnings:
-        print(line, file=sys.stderr)
+        print(line, file=sys.stdout if line.startswith("  ") else sys.stderr)
     return 0
 
 
@@ -266,20 +266,30 @@ def _require_existing(url: URL) -> None:
         raise StorageError(f"no study database at {path}; run `optimise launch` first")
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
 def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
     if done is None:
         return [name, trials, *["-"] * (len(SUMMARY_HEADER) - 2)]
-    validation, test = done.record.validation, done.record.test
-    selection = done.record.metadata.selection
-    se = selection.confirmed_price_mae_se if selection else float("nan")
+    record = done.record
+    validation, test, metric = record.validation, record.test, record.objective
+    selection = record.metadata.selection
+    se = next(
+        (c.get(f"confirmed_{metric}_se") for c in (selection.candidates if selection else ())
+         if c.get("trial_number") == record.metadata.trial_number),
+        None,
+    )  # fmt: skip
+    spread = f" ± {se:.2g}" if isinstance(se, (int, float)) else ""
     return [
         name,
         trials,
-        f"{validation.price_mae:.6g} ± {se:.2g}",
-        f"{validation.naive_price_mae:.6g}",
-        f"{validation.skill:+.3f}",
-        f"{test.price_mae:.6g}",
-        f"{test.naive_price_mae:.6g}",
-        f"{test.skill:+.3f}",
+        metric,
+        f"{_number(validation.metric(metric))}{spread}",
+        _number(validation.naive(metric)),
+        _number(test.metric(metric)),
+        _number(test.naive(metric)),
+        f"{test.skill:+.3f}" if test.skill is not None else "-",
         str(done.path),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,8 @@ def run_forecast(args: argparse.Namespace) -> int:
             + ", ".join(
                 f"{m} {metrics.value(m):.6g} (naive {metrics.naive(m):.6g})"
                 for m in metrics.values
-            )
+            ),
+            file=sys.stderr if args.json else sys.stdout,
         )
     return 0
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501, E741  (the README template is a markdown table; O is the origin count)
 """Make the "trading" forecast-task parity fixtures in ``tests/fixtures/trading/``.
 
 The reference outputs come from the upstream implementations (``kronos-model-arch==0.1.0``,

@@ -387,7 +387,18 @@ def winner_summary(record: Record) -> dict[str, JSONValue]:
         "validation": record.validation.to_json(),
         "test": record.test.to_json(),
         "confirmed_price_mae_se": _confirmation(record).confirmed_price_mae_se,
+        "confirmed_se": _confirmed_se(record),
     }
+
+
+def _confirmed_se(record: Record) -> float | None:
+    """The Monte-Carlo standard error of the confirmed objective, from the candidates."""
+    metric = record.objective
+    for candidate in _confirmation(record).candidates:
+        if candidate.get("trial_number") == record.metadata.trial_number:
+            value = candidate.get(f"confirmed_{metric}_se")
+            return float(value) if isinstance(value, (int, float)) else None
+    return None
 
 
 def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:

@@ -74,7 +74,7 @@ def finished_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str
         )
         == 0
     )
-    study_name = "toto:AAPL:v20-t20-h1"
+    study_name = "toto:AAPL:v20-t20-h1:trading"
     study = optuna.load_study(study_name=study_name, storage=storage_url)
     return storage_url, study_name, study.best_trial
 

@@ -15,7 +15,7 @@ from storage.database import Database
 from tests.conftest import PG_ADMIN, cli_command, cli_env
 from tests.studies.test_crash_recovery import complete_count, launch_args, wait_for
 
-NAME = "fake:AAPL:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1:trading"
 
 
 def run_workers(url: str, workdir: Path, data: Path, n_workers: int, n_trials: int) -> None:

@@ -21,7 +21,7 @@ from storage.rdb import open_storage
 from storage.urls import parse
 from tests.conftest import cli_command, cli_env, run_cli_process
 
-NAME = "fake:AAPL:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1:trading"
 
 
 def launch_args(data: Path, url: str, workdir: Path, n_trials: int) -> list[str]:

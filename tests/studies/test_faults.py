@@ -26,7 +26,7 @@ from storage.database import Database
 from tests.conftest import PG_ADMIN, REPO, cli_command, cli_env
 from tests.studies.test_crash_recovery import launch_args, wait_for
 
-NAME = "fake:MSFT:v20-t20-h1"
+NAME = "fake:MSFT:v20-t20-h1:trading"
 ROUNDS = int(os.environ.get("FAULT_ROUNDS", "2"))
 DATA = REPO / "trainingdata"
 

@@ -12,6 +12,7 @@ import pytest
 
 from objectives.bars import load_bars
 from objectives.evaluator import evaluate, load_backend
+from objectives.tasks import LEVELS
 from objectives.windows import WindowSpec
 from storage.database import Database
 from studies.context import StudyContext
@@ -20,7 +21,8 @@ from studies.open import open_study
 from studies.worker import WorkerSettings, run_study
 from tests.conftest import launch_fake, run_cli
 
-NAME = "fake:AAPL:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1:trading"
+LEVELS_NAME = "fake:AAPL:v20-t20-h1"
 
 
 def study() -> optuna.Study:
@@ -83,13 +85,16 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
         def uncached(self):  # live-latency timing is not scoring
             return backend
 
-        def evaluator(self, bars):
-            inner = backend.evaluator(bars)
+        def evaluator(self, bars, task=LEVELS, horizon=1):
+            inner = backend.evaluator(bars, task, horizon)
 
             class Counting:
-                def forecast_close(self, targets, config, seed):
+                def __init__(self) -> None:
+                    self.task, self.horizon = inner.task, inner.horizon
+
+                def forecast(self, targets, config, seed):
                     scored.append(int(targets[-1]))
-                    return inner.forecast_close(targets, config, seed)
+                    return inner.forecast(targets, config, seed)
 
                 def forecast_quantiles(self, targets, config, seed, quantiles):  # the picture
                     return inner.forecast_quantiles(targets, config, seed, quantiles)
@@ -160,7 +165,7 @@ def test_best_trial_ignores_test_scores(workdir: Path, sample_data: Path):
 def test_the_record_reports_the_confirmed_mean_not_the_luckiest_draw(
     workdir: Path, sample_data: Path
 ):
-    assert launch_fake(sample_data, 12) == 0
+    assert launch_fake(sample_data, 12, "--task", "levels") == 0
     record = json.loads((workdir / "store" / "fake" / "AAPL.json").read_text())
     selection = record["metadata"]["selection"]
     assert len(selection["seeds"]) == 8 and len(selection["candidates"]) == 5
@@ -264,6 +269,7 @@ def test_a_dead_finalisers_claim_is_taken_over_at_once_and_export_repairs_the_st
     # a finaliser killed after completing its claim but before publishing: export repairs it
     s.set_user_attr("test_scores", [])
     s.set_user_attr("winner", None)
-    assert run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data) == 0
-    repaired = study().user_attrs
+    assert run_cli("export", "--model", "fake", "--symbols", "AAPL", "--data-dir", sample_data,
+                   "--task", "levels") == 0  # fmt: skip
+    repaired = optuna.load_study(study_name=LEVELS_NAME, storage="sqlite:///studies.db").user_attrs
     assert len(repaired["test_scores"]) == 1 and repaired["winner"]["trial_number"] >= 0

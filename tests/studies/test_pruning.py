@@ -16,7 +16,7 @@ from objectives.windows import WindowSpec
 from studies.context import StudyContext
 from tests.conftest import launch_fake, run_cli
 
-NAME = "fake:AAPL:v20-t20-h1"
+NAME = "fake:AAPL:v20-t20-h1:trading"
 
 
 def test_a_pruned_trial_is_never_confirmed_or_exported(workdir: Path, sample_data: Path, capsys):

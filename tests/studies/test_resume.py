@@ -13,7 +13,7 @@ from tests.conftest import launch_fake
 
 
 def trials(state: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db")
     return study.get_trials(states=(state,))
 
 
@@ -34,7 +34,7 @@ def test_the_first_trial_is_the_known_good_setting(workdir: Path, sample_data: P
 
 def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, sample_data: Path) -> None:
     assert launch_fake(sample_data, 3) == 0
-    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db")
     attrs = study.user_attrs
     assert attrs["windows"] == {
         "val_window": 20,
@@ -112,7 +112,8 @@ def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
     ]
     slow = run_cli_process(*args, "--timeout", "1", FAKE_TRIAL_SLEEP="0.2")
     assert slow.returncode == 0, slow.stderr
-    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1" in slow.stdout
+    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1:trading" \
+        in slow.stdout
     assert 0 < len(trials(optuna.trial.TrialState.COMPLETE)) < 40
     assert not (workdir / "store").exists()
     assert run_cli_process(*args).returncode == 0

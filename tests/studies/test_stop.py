@@ -35,7 +35,7 @@ def test_a_lost_interrupt_still_stops_the_worker_and_requeues_its_trial(
     monkeypatch.setattr(FakeEvaluator, "forecast_close", forecast_losing_an_interrupt)
     monkeypatch.setattr(studies.stop, "_requested", threading.Event())  # none left for others
     assert launch_fake(sample_data, 10) == 130
-    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db")
     assert len(calls) == 3, "no trial starts after the stop request"
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
     (stopped,) = study.get_trials(states=(TrialState.FAIL,))
