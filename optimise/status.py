@@ -34,10 +34,10 @@ HEADER = [
 
 
 def task_label(task: object) -> str:
-    """``trading close,high,low,open h7`` from a study's ``task`` attr (absent: levels)."""
+    """``trading[close,high,low,open]h7`` from a study's ``task`` attr (absent: levels)."""
     if not isinstance(task, dict):
-        return "levels close h1"
-    return f"{task.get('name')} {','.join(task.get('columns') or [])} h{task.get('horizon')}"
+        return "levels[close]h1"
+    return f"{task.get('name')}[{','.join(task.get('columns') or [])}]h{task.get('horizon')}"
 
 
 def metrics_line(name: str, winner: dict) -> str | None:

@@ -152,7 +152,7 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
                 expect(page).to_have_url(re.compile(r"/dashboard/studies/\d+$"))
                 title = re.compile(rf"^{re.escape(study_name)} \(id=\d+\)$")
                 expect(page.get_by_text(title)).to_be_visible()
-                expect(page.get_by_text("validation price MAE").first).to_be_visible()
+                expect(page.get_by_text("validation return MAE").first).to_be_visible()
                 best_card = page.get_by_text(f"Best Trial (number={best.number})")
                 expect(best_card).to_be_visible()
                 if os.environ.get("SAVE_SCREENSHOT") == "1":

@@ -16,11 +16,16 @@ from objectives.windows import WindowSpec
 from studies.context import StudyContext
 from tests.conftest import launch_fake, run_cli
 
-NAME = "fake:AAPL:v20-t20-h1:trading"
+NAME = "fake:AAPL:v20-t20-h1"
+
+
+def launch_levels(data, n_trials, *extra):
+    """``launch_fake`` under ``--task levels``: these tests are about the search, not the task."""
+    return launch_fake(data, n_trials, "--task", "levels", *extra)
 
 
 def test_a_pruned_trial_is_never_confirmed_or_exported(workdir: Path, sample_data: Path, capsys):
-    assert launch_fake(sample_data, 40, "--prune", "on") == 0
+    assert launch_levels(sample_data, 40, "--prune", "on") == 0
     study = optuna.load_study(study_name=NAME, storage="sqlite:///studies.db")
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     complete = study.get_trials(states=(TrialState.COMPLETE,))

@@ -12,29 +12,34 @@ import pytest
 from tests.conftest import launch_fake
 
 
+def launch_levels(data, n_trials, *extra):
+    """``launch_fake`` under ``--task levels``: these tests are about the search, not the task."""
+    return launch_fake(data, n_trials, "--task", "levels", *extra)
+
+
 def trials(state: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db")
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
     return study.get_trials(states=(state,))
 
 
 def test_a_rerun_resumes_to_the_total_target(workdir: Path, sample_data: Path) -> None:
-    assert launch_fake(sample_data, 5) == 0
+    assert launch_levels(sample_data, 5) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 5
-    assert launch_fake(sample_data, 5) == 0
+    assert launch_levels(sample_data, 5) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 5
-    assert launch_fake(sample_data, 8) == 0
+    assert launch_levels(sample_data, 8) == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 8
 
 
 def test_the_first_trial_is_the_known_good_setting(workdir: Path, sample_data: Path) -> None:
-    assert launch_fake(sample_data, 2) == 0
+    assert launch_levels(sample_data, 2) == 0
     first = min(trials(optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
     assert first.params == {"drift": 0.0, "noise": 0.0}
 
 
 def test_study_attrs_and_trial_attrs_are_recorded(workdir: Path, sample_data: Path) -> None:
-    assert launch_fake(sample_data, 3) == 0
-    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db")
+    assert launch_levels(sample_data, 3) == 0
+    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
     attrs = study.user_attrs
     assert attrs["windows"] == {
         "val_window": 20,
@@ -56,12 +61,12 @@ def test_changed_data_is_refused_not_mixed(
     data = workdir / "data"
     data.mkdir()
     shutil.copy(sample_data / "AAPL.csv", data / "AAPL.csv")
-    assert launch_fake(data, 2) == 0
+    assert launch_levels(data, 2) == 0
     frame = pd.read_csv(data / "AAPL.csv")
     frame.loc[len(frame) - 30, "close"] *= 1.01
     frame.to_csv(data / "AAPL.csv", index=False)
     capsys.readouterr()
-    assert launch_fake(data, 4) == 2
+    assert launch_levels(data, 4) == 2
     err = capsys.readouterr().err
     assert "refusing to resume" in err and "data changed" in err
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 2
@@ -70,8 +75,8 @@ def test_changed_data_is_refused_not_mixed(
 def test_changed_min_context_is_refused(
     workdir: Path, sample_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert launch_fake(sample_data, 2) == 0
-    assert launch_fake(sample_data, 4, "--min-context", "64") == 2
+    assert launch_levels(sample_data, 2) == 0
+    assert launch_levels(sample_data, 4, "--min-context", "64") == 2
     assert "windows differ" in capsys.readouterr().err
 
 
@@ -80,7 +85,7 @@ def test_same_trial_number_reproduces_its_metrics(workdir: Path, sample_data: Pa
     from objectives.evaluator import evaluate, load_backend
     from objectives.windows import WindowSpec, split
 
-    assert launch_fake(sample_data, 12) == 0
+    assert launch_levels(sample_data, 12) == 0
     best = max(trials(optuna.trial.TrialState.COMPLETE), key=lambda t: t.number)
     bars = load_bars(sample_data, "AAPL")
     windows = split(len(bars), WindowSpec())
@@ -109,10 +114,12 @@ def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
         "--storage",
         "sqlite:///studies.db",
         "--no-progress",
+        "--task",
+        "levels",
     ]
     slow = run_cli_process(*args, "--timeout", "1", FAKE_TRIAL_SLEEP="0.2")
     assert slow.returncode == 0, slow.stderr
-    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1:trading" \
+    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1" \
         in slow.stdout
     assert 0 < len(trials(optuna.trial.TrialState.COMPLETE)) < 40
     assert not (workdir / "store").exists()

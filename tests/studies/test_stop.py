@@ -20,7 +20,7 @@ from tests.fake_backend import FakeEvaluator
 def test_a_lost_interrupt_still_stops_the_worker_and_requeues_its_trial(
     workdir: Path, sample_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = FakeEvaluator.forecast_close
+    original = FakeEvaluator.forecast
     calls = []
 
     def forecast_losing_an_interrupt(self, targets, settings, seed):
@@ -32,10 +32,12 @@ def test_a_lost_interrupt_still_stops_the_worker_and_requeues_its_trial(
                 pass
         return original(self, targets, settings, seed)
 
-    monkeypatch.setattr(FakeEvaluator, "forecast_close", forecast_losing_an_interrupt)
+    monkeypatch.setattr(FakeEvaluator, "forecast", forecast_losing_an_interrupt)
     monkeypatch.setattr(studies.stop, "_requested", threading.Event())  # none left for others
     assert launch_fake(sample_data, 10) == 130
-    study = optuna.load_study(study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db")
+    study = optuna.load_study(
+        study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db"
+    )
     assert len(calls) == 3, "no trial starts after the stop request"
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
     (stopped,) = study.get_trials(states=(TrialState.FAIL,))

@@ -1,0 +1,134 @@
+"""Winners under ``--task levels`` and ``--task trading``, each scored under the other task.
+
+For each (preset, model, symbol): one study per task (``optimise launch``, random-weight
+checkpoints of the preset), then each task's confirmed winner is re-scored on the other
+task's validation window with the study seed, by the other task's objective. A row says how
+far a winner tuned for one forecast is from the best of the other.
+
+    .venv/bin/python bench/bench_tasks.py --data ../shared/data --symbols BTCUSD,ETHUSD \\
+        --symbols-bundled AAPL --presets tiny --n-trials 40 --out docs/bench-tasks.json
+    .venv/bin/python bench/bench_tasks.py --table docs/bench-tasks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from objectives.bars import load_bars  # noqa: E402
+from objectives.evaluator import evaluate, load_backend  # noqa: E402
+from objectives.tasks import TASKS, Task, resolve_horizon  # noqa: E402
+from objectives.windows import WindowSpec  # noqa: E402
+from storage.record import Record  # noqa: E402
+from studies.context import StudyContext  # noqa: E402
+
+OPTIMISE = [str(Path(sys.executable).parent / "optimise")]
+
+
+def run(*args: object) -> None:
+    subprocess.run([*OPTIMISE, *map(str, args)], check=True, cwd=ROOT, capture_output=True)
+
+
+def task_of(name: str) -> Task:
+    return Task(name, TASKS[name].columns)
+
+
+def rescore(backend, data: Path, symbol: str, record: Record, task_name: str, seed: int) -> float:
+    """``record``'s config scored on ``task_name``'s validation window by its objective."""
+    task = task_of(task_name)
+    spec = WindowSpec(horizon=resolve_horizon(task, record.model, None))
+    ctx = StudyContext(backend, load_bars(data, symbol), spec, TASKS[task_name].metric, seed,
+                       task=task)  # fmt: skip
+    settings = backend.space.from_config(record.settings)
+    scored = evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, seed)
+    return scored.metrics.value(ctx.metric)
+
+
+def bench(args: argparse.Namespace) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
+    data = work / "data"
+    data.mkdir()
+    for symbol in args.symbols.split(","):
+        (data / f"{symbol}.csv").symlink_to(Path(args.data).resolve() / f"{symbol}.csv")
+    for symbol in args.symbols_bundled.split(","):
+        (data / f"{symbol}.csv").symlink_to(ROOT / "trainingdata" / f"{symbol}.csv")
+    symbols = [s for s in (args.symbols + "," + args.symbols_bundled).split(",") if s]
+    for preset in args.presets.split(","):
+        for model in ("toto", "kronos"):
+            folder = work / f"{model}-{preset}"
+            run("checkpoint", "init", "--arch", model, "--preset", preset, "--force", folder)
+            backend = load_backend(model, checkpoint=str(folder))
+            for symbol in symbols:
+                records = {}
+                for task in ("levels", "trading"):
+                    store = work / f"store-{preset}-{task}"
+                    run("launch", "--model", model, "--checkpoint", folder, "--symbols", symbol,
+                        "--data-dir", data, "--n-trials", args.n_trials, "--no-progress",
+                        "--task", task, "--storage", f"sqlite:///{work}/{preset}.db",
+                        "--store", store, "--seed", args.seed)  # fmt: skip
+                    path = store / model / f"{symbol}.json"
+                    records[task] = Record.from_json(path.read_bytes(), str(path))
+                for task, other in (("levels", "trading"), ("trading", "levels")):
+                    record = records[task]
+                    row = {
+                        "preset": preset, "model": model, "symbol": symbol, "tuned_for": task,
+                        "config": record.settings, "trial": record.metadata.trial_number,
+                        "objective": record.objective,
+                        "confirmed": record.validation.metric(record.objective),
+                        "scored_under": other,
+                        "other_objective": TASKS[other].metric,
+                        "value_under_other": rescore(backend, data, symbol, record, other,
+                                                     args.seed),
+                        "other_winner_first_pass": rescore(backend, data, symbol,
+                                                           records[other], other, args.seed),
+                    }  # fmt: skip
+                    out.append(row)
+                    print(json.dumps(row), flush=True)
+                    Path(args.out).write_text(json.dumps(out, indent=1))
+    return out
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| preset | model | symbol | tuned for | winner config | confirmed own objective "
+        "| scored under the other task | the other task's winner there |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        config = ", ".join(f"{k} {v}" for k, v in r["config"].items())  # type: ignore[union-attr]
+        lines.append(
+            f"| {r['preset']} | {r['model']} | {r['symbol']} | {r['tuned_for']} | {config} "
+            f"| {r['objective']} {r['confirmed']:.6g} "
+            f"| {r['scored_under']} {r['other_objective']} {r['value_under_other']:.6g} "
+            f"| {r['other_winner_first_pass']:.6g} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--symbols", default="BTCUSD,ETHUSD")
+    parser.add_argument("--symbols-bundled", default="AAPL")
+    parser.add_argument("--presets", default="tiny")
+    parser.add_argument("--n-trials", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="docs/bench-tasks.json")
+    parser.add_argument("--table", help="print the docs table of a results file")
+    args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return
+    bench(args)
+
+
+if __name__ == "__main__":
+    main()
