@@ -16,8 +16,10 @@ $optimise checkpoint init --arch toto --preset tiny --force checkpoints/toto-tin
 $optimise checkpoint init --arch kronos --preset tiny --force checkpoints/kronos-tiny
 $optimise launch --model toto --checkpoint checkpoints/toto-tiny \
     --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress
+# --horizon 1: the trading task's 7-step Kronos path re-runs the transformer per step and per
+# distinct sampled path (as upstream does), minutes per trial on a CPU; drop it on a GPU
 $optimise launch --model kronos --checkpoint checkpoints/kronos-tiny \
-    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress
+    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress --horizon 1
 $optimise status
 
 echo
