@@ -126,3 +126,26 @@ def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
     assert run_cli_process(*args).returncode == 0
     assert len(trials(optuna.trial.TrialState.COMPLETE)) == 40
     assert (workdir / "store" / "fake" / "AAPL.json").exists()
+
+
+def test_a_study_made_before_tasks_resumes_under_levels_and_never_under_trading(
+    workdir: Path, sample_data: Path
+) -> None:
+    """A study without the ``task`` attr (made before tasks existed) resumes as ``levels``; a
+    trading launch of the same symbol is another study and leaves it alone."""
+    import sqlite3
+
+    assert launch_levels(sample_data, 2) == 0
+    with sqlite3.connect(workdir / "studies.db") as db:
+        removed = db.execute("DELETE FROM study_user_attributes WHERE key = 'task'").rowcount
+    assert removed == 1
+    assert launch_levels(sample_data, 4) == 0  # resumed: no refusal
+    old = optuna.load_study(study_name="fake:AAPL:v20-t20-h1", storage="sqlite:///studies.db")
+    assert len(old.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
+    assert "task" not in old.user_attrs
+    assert launch_fake(sample_data, 3) == 0  # --task trading: its own study
+    trading = optuna.load_study(
+        study_name="fake:AAPL:v20-t20-h1:trading", storage="sqlite:///studies.db"
+    )
+    assert trading.user_attrs["task"]["name"] == "trading"
+    assert len(old.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
