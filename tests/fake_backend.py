@@ -70,15 +70,19 @@ class FakeEvaluator:
         self.horizon = horizon
         self.calls = 0
 
-    def forecast(self, origins: np.ndarray, settings: FakeSettings, seed: int) -> Forecast:
-        """Every column: its last value times ``(1 + drift) ** step`` plus one seeded noise
-        draw per (column, step); the draws: 16 more of the same noise."""
+    def _start_call(self) -> None:
+        """Count the call; ``FAKE_FAIL`` raises, ``FAKE_TRIAL_SLEEP`` slows it."""
         self.calls += 1
         if os.environ.get("FAKE_FAIL"):
             raise RuntimeError("simulated out of memory")
         delay = float(os.environ.get("FAKE_TRIAL_SLEEP", "0"))
         if delay:
             time.sleep(delay)
+
+    def forecast(self, origins: np.ndarray, settings: FakeSettings, seed: int) -> Forecast:
+        """Every column: its last value times ``(1 + drift) ** step`` plus one seeded noise
+        draw per (column, step); the draws: 16 more of the same noise."""
+        self._start_call()
         origins = np.asarray(origins, dtype=np.int64)
         columns = self.task.column_indices
         H = self.horizon
@@ -95,12 +99,7 @@ class FakeEvaluator:
         return Forecast(origins, self.task.columns, np.asarray(points), tuple(draws))
 
     def forecast_close(self, targets: np.ndarray, settings: FakeSettings, seed: int):
-        self.calls += 1
-        if os.environ.get("FAKE_FAIL"):
-            raise RuntimeError("simulated out of memory")
-        delay = float(os.environ.get("FAKE_TRIAL_SLEEP", "0"))
-        if delay:
-            time.sleep(delay)
+        self._start_call()
         out = []
         for target in np.asarray(targets):
             context = self.bars.close[:target]  # rows < target only
