@@ -33,7 +33,8 @@ class Forecast:
     columns: tuple[str, ...]
     points: np.ndarray  # (W, C, H) float64 prices
     draws: tuple[Draws, ...]  # one per origin
-    passes: int = 0  # transformer passes this call ran (stage 1 misses and path steps)
+    passes: int = 0  # forward passes over a context window this call ran (stage-1 misses)
+    path_rows: int = 0  # path rows run against a cached window's keys (later path steps)
 
     @property
     def horizon(self) -> int:
@@ -61,4 +62,5 @@ def concat(parts: list[Forecast]) -> Forecast:
         points=np.concatenate([p.points for p in parts]),
         draws=tuple(d for p in parts for d in p.draws),
         passes=sum(p.passes for p in parts),
+        path_rows=sum(p.path_rows for p in parts),
     )

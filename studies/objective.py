@@ -91,6 +91,8 @@ def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
                                           "points": paths.points.tolist()})  # fmt: skip
     if paths is not None:
         trial.set_user_attr("model_passes", paths.passes)
+        if paths.path_rows:
+            trial.set_user_attr("model_path_rows", paths.path_rows)
     trial.set_user_attr("trial_cost_s", round(scored.seconds, 6))
 
 

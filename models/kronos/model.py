@@ -107,6 +107,23 @@ class Kronos(nn.Module):
             x, _ = block(x)
         return self.norm(x)
 
+    def hidden_cached(
+        self,
+        s1: torch.Tensor,
+        s2: torch.Tensor,
+        stamp: torch.Tensor,
+        past: list[KV] | None = None,
+    ) -> tuple[torch.Tensor, list[KV]]:
+        """:meth:`hidden` of (B, T) positions after ``past`` (per block, (B, nh, P, hs)), and
+        every block's keys and values of the ``P + T`` positions: causal, so the hidden states
+        of a prefix do not depend on what follows it and can be computed once."""
+        x = self.embedding(s1, s2) + self.time_emb(stamp)
+        caches = []
+        for n, block in enumerate(self.transformer):
+            x, kv = block(x, None if past is None else past[n])
+            caches.append(kv)
+        return self.norm(x), caches
+
     def s1_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(…, C) -> (…, 2**s1_bits)."""
         return self.head.proj_s1(hidden)

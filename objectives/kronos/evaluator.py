@@ -32,7 +32,7 @@ from objectives.bars import Bars
 from objectives.cache import DEFAULT_CACHE_BYTES, BoundedCache
 from objectives.evaluator import BoundEvaluator, window_seed
 from objectives.forecasts import Draws, Forecast
-from objectives.kronos.paths import sample_paths
+from objectives.kronos.paths import sample_paths, step_contexts
 from objectives.kronos.space import KronosSettings, KronosSpace
 from objectives.kronos.stages import (
     Stage1,
@@ -61,7 +61,8 @@ class KronosBackend:
         self.checkpoint_id = f"{loaded.checkpoint_id} (tokenizer {loaded.tokenizer_id})"
         self.space = KronosSpace()
         self.stage1_cache: BoundedCache[Stage1] = BoundedCache(cache_bytes)
-        self.passes = 0  #: transformer rows run: stage-1 passes plus path steps
+        self.passes = 0  #: transformer passes over a context window (stage 1, cached)
+        self.path_rows = 0  #: path rows run per trial against a cached window's keys
 
     def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> KronosEvaluator:
         return KronosEvaluator(self, bars, task, horizon)
@@ -115,8 +116,15 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
                 self.backend.predictor, tokenizer, s1, s2, stamp, max_context, self.horizon
             )[0]
             self.backend.passes += 1
-            context = (s1, s2, stamp) if self.horizon > 1 else None
-            shared = self.stage1_cache.put(shared_key, Stage1(*part, mean, std, context))
+            context, steps = None, {}
+            if self.horizon > 1:
+                context = (s1, s2, stamp)
+                steps = step_contexts(
+                    self.backend.predictor, s1, s2, stamp, max_context, self.horizon
+                )
+                self.backend.passes += len(steps)
+            stage1 = Stage1(*part, mean, std, context, steps)
+            shared = self.stage1_cache.put(shared_key, stage1)
         return shared
 
     def future_stamp(self, i: int, max_context: int) -> torch.Tensor:
@@ -142,7 +150,7 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
             predictor, tokenizer, window, settings, generator,
             self.future_stamp(i, settings.context), settings.context,
         )  # fmt: skip
-        self.backend.passes += rows
+        self.backend.path_rows += rows
         return bars, counts
 
     def forecast(
@@ -152,7 +160,7 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
         (z-scored, then un-normalised, as upstream), and every decoded path as a draw."""
         settings = self.settings(settings)
         rows = self.targets(origins)
-        before = self.backend.passes
+        before, rows_before = self.backend.passes, self.backend.path_rows
         columns = [PRICE_COLUMNS.index(c) for c in self.task.columns]
         points, draws = [], []
         for i, window in zip(rows, self._windows(rows, settings), strict=True):
@@ -171,6 +179,7 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
             points=np.stack(points),
             draws=tuple(draws),
             passes=self.backend.passes - before,
+            path_rows=self.backend.path_rows - rows_before,
         )
 
     def forecast_bars(

@@ -14,7 +14,7 @@ stamp would only be read for a second step), so the target's timestamp is not ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -73,6 +73,15 @@ def denormalise(bar: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarra
 
 
 @dataclass(frozen=True)
+class StepContext:
+    """The context part of a later path step's window: per decoder block, its keys and values
+    ``(1, nh, L - start, hs)``, and the s2 layer's keys and values of its hidden states."""
+
+    blocks: list[KV]
+    dep_kv: KV
+
+
+@dataclass(frozen=True)
 class Stage1:
     """What one window needs for any sampling setting (tensors on the model's device)."""
 
@@ -84,6 +93,8 @@ class Stage1:
     std: np.ndarray  # (6,) float32
     #: for paths of more than one step: the context's tokens (1, L) and time features (1, L, 5)
     context: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    #: ... and the context part of every later step's window, by its first context token
+    steps: dict[int, StepContext] = field(default_factory=dict)
 
 
 @torch.no_grad()
