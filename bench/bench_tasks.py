@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +34,13 @@ from studies.context import StudyContext  # noqa: E402
 OPTIMISE = [str(Path(sys.executable).parent / "optimise")]
 
 
-def run(*args: object) -> None:
-    subprocess.run([*OPTIMISE, *map(str, args)], check=True, cwd=ROOT, capture_output=True)
+def run(*args: object, threads: int | None = None) -> float:
+    """``optimise ARGS`` in a subprocess (torch on ``threads`` threads); its wall seconds."""
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    start = time.perf_counter()
+    subprocess.run([*OPTIMISE, *map(str, args)], check=True, cwd=ROOT, capture_output=True,
+                   env=env)  # fmt: skip
+    return time.perf_counter() - start
 
 
 def task_of(name: str) -> Task:
@@ -51,8 +58,14 @@ def rescore(backend, data: Path, symbol: str, record: Record, task_name: str, se
     return scored.metrics.value(ctx.metric)
 
 
+def _key(row: dict[str, object]) -> tuple[object, ...]:
+    return row["preset"], row["model"], row["symbol"], row["tuned_for"]
+
+
 def bench(args: argparse.Namespace) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
+    """Run the studies; rows are merged into ``args.out`` (a row replaces one of its key)."""
+    done = Path(args.out)
+    out: list[dict[str, object]] = json.loads(done.read_text()) if done.exists() else []
     work = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
     data = work / "data"
     data.mkdir()
@@ -62,18 +75,20 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
         (data / f"{symbol}.csv").symlink_to(ROOT / "trainingdata" / f"{symbol}.csv")
     symbols = [s for s in (args.symbols + "," + args.symbols_bundled).split(",") if s]
     for preset in args.presets.split(","):
-        for model in ("toto", "kronos"):
+        for model in args.models.split(","):
             folder = work / f"{model}-{preset}"
             run("checkpoint", "init", "--arch", model, "--preset", preset, "--force", folder)
             backend = load_backend(model, checkpoint=str(folder))
             for symbol in symbols:
-                records = {}
+                records, seconds = {}, {}
                 for task in ("levels", "trading"):
                     store = work / f"store-{preset}-{task}"
-                    run("launch", "--model", model, "--checkpoint", folder, "--symbols", symbol,
+                    seconds[task] = run(
+                        "launch", "--model", model, "--checkpoint", folder, "--symbols", symbol,
                         "--data-dir", data, "--n-trials", args.n_trials, "--no-progress",
                         "--task", task, "--storage", f"sqlite:///{work}/{preset}.db",
-                        "--store", store, "--seed", args.seed)  # fmt: skip
+                        "--store", store, "--seed", args.seed,
+                        threads=args.threads)  # fmt: skip
                     path = store / model / f"{symbol}.json"
                     records[task] = Record.from_json(path.read_bytes(), str(path))
                 for task, other in (("levels", "trading"), ("trading", "levels")):
@@ -89,8 +104,10 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
                                                      args.seed),
                         "other_winner_first_pass": rescore(backend, data, symbol,
                                                            records[other], other, args.seed),
+                        "n_trials": args.n_trials, "study_s": round(seconds[task], 1),
+                        "threads": args.threads,
                     }  # fmt: skip
-                    out.append(row)
+                    out = [r for r in out if _key(r) != _key(row)] + [row]
                     print(json.dumps(row), flush=True)
                     Path(args.out).write_text(json.dumps(out, indent=1))
     return out
@@ -99,8 +116,8 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| preset | model | symbol | tuned for | winner config | confirmed own objective "
-        "| scored under the other task | the other task's winner there |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scored under the other task | the other task's winner there | study wall time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         config = ", ".join(f"{k} {v}" for k, v in r["config"].items())  # type: ignore[union-attr]
@@ -108,7 +125,8 @@ def table(rows: list[dict[str, object]]) -> str:
             f"| {r['preset']} | {r['model']} | {r['symbol']} | {r['tuned_for']} | {config} "
             f"| {r['objective']} {r['confirmed']:.6g} "
             f"| {r['scored_under']} {r['other_objective']} {r['value_under_other']:.6g} "
-            f"| {r['other_winner_first_pass']:.6g} |"
+            f"| {r['other_winner_first_pass']:.6g} "
+            f"| {str(r['study_s']) + ' s' if 'study_s' in r else 'not recorded'} |"
         )
     return "\n".join(lines)
 
@@ -119,6 +137,8 @@ def main() -> None:
     parser.add_argument("--symbols", default="BTCUSD,ETHUSD")
     parser.add_argument("--symbols-bundled", default="AAPL")
     parser.add_argument("--presets", default="tiny")
+    parser.add_argument("--models", default="toto,kronos")
+    parser.add_argument("--threads", type=int, help="torch threads of each launch")
     parser.add_argument("--n-trials", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/bench-tasks.json")

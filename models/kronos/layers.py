@@ -92,7 +92,9 @@ class SelfAttention(_Attention):
     def forward(
         self, x: torch.Tensor, past: KV | None = None, alternatives: bool = False
     ) -> tuple[torch.Tensor, KV]:
-        """``x`` (B, T, C) at the positions after ``past``; returns (B, T, C) and the new cache.
+        """``x`` (B, T, C) at the positions after ``past``; returns (B, T, C) and the new cache
+        (with a ``past`` of batch 1 shared by B > 1 sequences, the new positions' keys and
+        values only: the shared part is not copied per sequence).
 
         With ``alternatives``, the T rows of ``x`` are T candidates for the *same* next
         position: each attends to ``past`` and to itself only, never to the other candidates.
@@ -104,6 +106,10 @@ class SelfAttention(_Attention):
         v = self._heads(self.v_proj(x))
         cos, sin = self.rotary.tables(start, start + (1 if alternatives else T), q)
         q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
+        if past is not None and past.k.shape[0] == 1 and B > 1 and not alternatives:
+            y = _after_shared_past(q, k, v, past)  # (B, nh, T, hs)
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            return self.out_proj(y), KV(k, v)
         if past is not None:
             k = torch.cat([past.k, k], dim=2)  # (B, nh, start + T, hs)
             v = torch.cat([past.v, v], dim=2)
@@ -120,6 +126,20 @@ class SelfAttention(_Attention):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.out_proj(y), KV(k, v)
+
+
+def _after_shared_past(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: KV) -> torch.Tensor:
+    """Causal attention of B sequences of T new positions after one past shared by all of them
+    (batch 1): softmax over the past's scores and the new positions' own, without copying the
+    past B times. ``q, k, v`` (B, nh, T, hs), ``past`` (1, nh, P, hs) -> (B, nh, T, hs)."""
+    T, P = q.shape[2], past.k.shape[2]
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    on_past = torch.matmul(q, past.k.transpose(-1, -2)) * scale  # (B, nh, T, P)
+    on_new = torch.matmul(q, k.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    on_new = on_new.masked_fill(~causal, float("-inf"))
+    weights = torch.softmax(torch.cat([on_past, on_new], dim=-1), dim=-1)
+    return torch.matmul(weights[..., :P], past.v) + torch.matmul(weights[..., P:], v)
 
 
 class Block(nn.Module):

@@ -115,8 +115,9 @@ class Kronos(nn.Module):
         past: list[KV] | None = None,
     ) -> tuple[torch.Tensor, list[KV]]:
         """:meth:`hidden` of (B, T) positions after ``past`` (per block, (B, nh, P, hs)), and
-        every block's keys and values of the ``P + T`` positions: causal, so the hidden states
-        of a prefix do not depend on what follows it and can be computed once."""
+        every block's keys and values of the ``P + T`` positions (of the ``T`` new ones when a
+        ``past`` of batch 1 is shared by the B sequences). Attention is causal, so the hidden
+        states of a prefix do not depend on what follows it and can be computed once."""
         x = self.embedding(s1, s2) + self.time_emb(stamp)
         caches = []
         for n, block in enumerate(self.transformer):

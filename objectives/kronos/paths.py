@@ -166,9 +166,8 @@ def sample_paths(
 
     def run_chunk(step: int, start: int, new1: torch.Tensor, new2: torch.Tensor):
         B, context = new1.shape[0], window.steps[start]
-        past = [_expand(kv, B) for kv in context.blocks]
         stamp = future_stamp[:, :step].expand(B, -1, -1)  # (B, step, 5)
-        hidden, _ = predictor.hidden_cached(new1, new2, stamp, past)  # (B, step, C)
+        hidden, _ = predictor.hidden_cached(new1, new2, stamp, context.blocks)  # (B, step, C)
         own, shared = predictor.dependency_kv(hidden), _expand(context.dep_kv, B)
         kv = KV(torch.cat([shared.k, own.k], dim=2), torch.cat([shared.v, own.v], dim=2))
         return predictor.s1_logits(hidden[:, -1]).float().cpu(), hidden[:, -1], kv
