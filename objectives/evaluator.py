@@ -63,6 +63,9 @@ class SearchSpace(Protocol[S_co]):
     def known_good(self) -> list[Params]:
         """Optuna params enqueued as the first trials (the trading code's best)."""
 
+    def trading_default(self) -> S_co:
+        """The settings the trading code runs for a symbol without a record (its defaults)."""
+
     def describe(self) -> dict[str, object]:
         """A JSON-able description of the space, stored in the study's user attrs."""
 

@@ -182,6 +182,8 @@ class Metrics:
     per_column: dict[str, dict[str, float]] = field(default_factory=dict)
     per_step: tuple[dict[str, float], ...] = ()
     per_target: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: the naive forecast's per-target values of the same targets
+    naive_per_target: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def price_mae(self) -> float:
@@ -274,18 +276,22 @@ def score_outcome(
     """Every registered metric (or ``names``) of ``actual`` and of naive on the same targets."""
     naive = actual.naive()
     horizon = actual.points.shape[2]
-    values, naive_values, per_target = {}, {}, {}
+    values, naive_values, per_target, naive_per_target = {}, {}, {}, {}
     per_column: dict[str, dict[str, float]] = {c: {} for c in columns}
     per_step: list[dict[str, float]] = [{} for _ in range(horizon)]
     for name in names or METRIC_NAMES:
         m = METRICS[name]
         target_values = m.per_target(actual)
         values[name], means = _window_value(target_values, path_score)
-        naive_values[name], _ = _window_value(m.per_target(naive), path_score)
+        naive_target_values = m.per_target(naive)
+        naive_values[name], _ = _window_value(naive_target_values, path_score)
         per_target[name] = target_values
+        naive_per_target[name] = naive_target_values
         for c, column in enumerate(columns):
             row = means[c]
             per_column[column][name] = float(row.mean() if path_score == "mean" else row[-1])
         for h in range(horizon):
             per_step[h][name] = float(np.mean(means[:, h]))
-    return Metrics(values, naive_values, per_column, tuple(per_step), per_target)
+    return Metrics(
+        values, naive_values, per_column, tuple(per_step), per_target, naive_per_target
+    )

@@ -45,6 +45,8 @@ class ModelSpace(Generic[S]):
 
     settings: ClassVar[type]  # the model's settings dataclass (``from_params``, ``from_config``)
     trading_best: ClassVar[Config]  # the trading code's best setting, as it was written there
+    #: what the trading code runs for a symbol without a record (its defaults), as it writes them
+    trading_defaults: ClassVar[Config]
 
     def from_params(self, params: Mapping[str, object]) -> S:
         return self.settings.from_params(params)
@@ -55,6 +57,11 @@ class ModelSpace(Generic[S]):
     def known_good(self) -> list[Params]:
         """Optuna params of the trading code's best (what its parser makes of it)."""
         return [self.settings.from_config(self.trading_best).to_params()]
+
+    def trading_default(self) -> S:
+        """The settings the trading code runs when a symbol has no record: the comparator of
+        every exported winner's ``vs_default``."""
+        return self.settings.from_config(self.trading_defaults)
 
 
 def config_key(settings: Settings | Mapping[str, object]) -> str:

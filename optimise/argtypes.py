@@ -24,3 +24,14 @@ def device(text: str) -> str:
         return check_device(text)
     except OptimiseError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def top(text: str) -> int:
+    """``--top``: how many settings per study, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1 (give how many settings to show)")
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,19 @@ from sqlalchemy.engine import URL
 from objectives.exceptions import DataError
 from objectives.tasks import LEVELS, Task
 from optimise.setup import contexts, warn_if_not_upper_case
-from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources
+from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources, take_study_sources
 from optimise.tables import print_table
 from storage.database import Database
 from storage.exceptions import StorageError
+from storage.history import keep_previous_record
 from storage.record import Scores
-from storage.store import check_writable
-from storage.urls import is_sqlite, resolve, sqlite_path
+from storage.store import Publish, check_writable, record_path
+from storage.urls import STORAGE_ENV, is_sqlite, resolve, sqlite_path
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
 from studies.open import open_study, storage_arg
+from studies.refresh import Refresh, latest_periods, resolve_period, split_name
 from studies.worker import WorkerSettings, run_study
 
 SUMMARY_HEADER = [
@@ -59,38 +62,61 @@ def _check_finalise_flags(args: argparse.Namespace) -> None:
         raise DataError("--confirm-candidates must be at least 1")
     if args.confirm_draws < 2:
         raise DataError("--confirm-draws must be at least 2 (a standard error needs two draws)")
+    if getattr(args, "promote", False) and getattr(args, "all", False):
+        raise DataError(
+            "--promote makes one study per symbol live: name the symbols (--symbols) and the "
+            "study's windows, task and metric, not --all"
+        )
 
 
 def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSettings:
-    return FinaliseSettings(
-        candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s
+    publish = Publish(
+        promote=getattr(args, "promote", False),
+        replace_foreign=getattr(args, "replace_foreign", False),
     )
+    return FinaliseSettings(
+        candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s,
+        publish=publish, compare_default=not getattr(args, "no_default_comparison", False),
+    )  # fmt: skip
 
 
 def launch(args: argparse.Namespace) -> int:
     """Run or resume each study to ``--n-trials``, then finalise and export it."""
     _check_launch_flags(args)
     check_writable(Path(args.store))
+    url = resolve(args.storage)
+
+    def open_db() -> Database:
+        return Database.open(url, heartbeat_interval=args.heartbeat, grace_period=args.grace)
+
+    path = sqlite_path(url)
+    db = open_db() if path is None or path.exists() else None  # a new file: no study yet
+    taken = take_study_sources(args, db.optuna) if db is not None else None
+    if taken is not None:
+        print(taken, file=sys.stderr)
     args.data_dir = args.data_dir or DEFAULT_DATA_DIR
     ctxs = contexts(args)
-    url = resolve(args.storage)
     if is_sqlite(url):
         print(
             "note: SQLite suits workers on this machine only; for several hosts use "
             "--storage postgresql+psycopg://USER@HOST/DB",
             file=sys.stderr,
         )
-    db = Database.open(url, heartbeat_interval=args.heartbeat, grace_period=args.grace)
+    db = db or open_db()
     settings = WorkerSettings(
         heartbeat_interval_s=args.heartbeat,
         grace_period_s=args.grace,
         progress=not args.no_progress and sys.stderr.isatty(),
+        database_file=db.sqlite_file,
     )
     rows = []
     for ctx in ctxs:
+        refreshed = _refresh(args, db, ctx)
         study = open_study(
-            db.optuna, ctx, storage_label=db.label, warm_start=not args.no_warm_start
-        )
+            db.optuna, ctx, storage_label=db.label, warm_start=not args.no_warm_start,
+            previous=refreshed.candidates if refreshed else (),
+            previous_study=refreshed.previous.name if refreshed else None,
+        )  # fmt: skip
         outcome = run_study(study, ctx, db.ledger, args.n_trials, settings, args.timeout)
         done: Finalised | None = None
         if outcome.reached:
@@ -104,10 +130,37 @@ def launch(args: argparse.Namespace) -> int:
     unfinished = [r[0] for r in rows if r[-1] == "-"]
     if unfinished:
         print(f"not finished (resume with the same command): {', '.join(unfinished)}")
-    storage = storage_arg(db.label)  # pasteable: a redacted URL reads $OPTIMISE_STORAGE
-    held = "" if storage.startswith("'") else f"$OPTIMISE_STORAGE: {db.label}; "
-    print(f"dashboard: optimise dashboard --storage {storage}  ({held}http://127.0.0.1:8080)")
+    print(_dashboard_hint(args.storage, db.label))
     return 0
+
+
+def _dashboard_hint(given: str | None, label: str) -> str:
+    """The dashboard command for this database, pasteable: a URL with a password reads
+    ``$OPTIMISE_STORAGE``, which must hold it (``--storage`` with a password: export it)."""
+    storage = storage_arg(label)
+    if storage.startswith("'"):
+        held = ""
+    elif given is None or os.environ.get(STORAGE_ENV) == given:
+        held = f"$OPTIMISE_STORAGE: {label}; "
+    else:  # the password came with --storage: the variable does not hold it yet
+        held = f"first export OPTIMISE_STORAGE=<your --storage URL>, {label}; "
+    return f"dashboard: optimise dashboard --storage {storage}  ({held}http://127.0.0.1:8080)"
+
+
+def _refresh(args: argparse.Namespace, db: Database, ctx: StudyContext) -> Refresh | None:
+    """Pick the period ``ctx``'s data belongs to; for a new one (bars appended), keep the
+    previous period's record in the store's history and say which study starts and why."""
+    refreshed = resolve_period(
+        db.optuna, ctx, db.label, refresh=not getattr(args, "no_refresh", False)
+    )
+    if refreshed is None:
+        return None
+    exported = refreshed.previous.attrs.get("export_path")
+    places = [record_path(Path(args.store), ctx.model, ctx.symbol)]
+    places += [Path(exported)] if isinstance(exported, str) else []
+    kept = keep_previous_record(Path(args.store), refreshed.previous.name, places)
+    print(refreshed.line() + (f"; its record kept as {kept}" if kept else ""), flush=True)
+    return refreshed
 
 
 def export(args: argparse.Namespace) -> int:
@@ -115,7 +168,11 @@ def export(args: argparse.Namespace) -> int:
 
     ``--all`` exports every study of the model in the database (each with the windows, metric,
     checkpoint and data it recorded); ``--symbols`` the named symbols' studies.
+    With ``--top N`` it prints their leaderboards instead and writes nothing.
     """
+    if args.top is not None:
+        return _leaderboard(args, every_study=False)
+    _refuse_leaderboard_flags(args)
     _check_finalise_flags(args)
     check_writable(Path(args.store))
     url = resolve(args.storage)
@@ -126,6 +183,8 @@ def export(args: argparse.Namespace) -> int:
     else:
         fill_from(args, study_sources(args, db.optuna), "the study")
         ctxs = contexts(args)
+        for ctx in ctxs:
+            resolve_period(db.optuna, ctx, db.label, refresh=False)  # the data's period
     rows = []
     for ctx in ctxs:
         study = open_study(db.optuna, ctx, create=False, storage_label=db.label)
@@ -151,6 +210,8 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
         s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
         if s.study_name.startswith(prefix) and "study_uid" in s.user_attrs
     ]  # fmt: skip
+    latest = latest_periods(s.study_name for s in summaries)  # earlier periods are history
+    summaries = [s for s in summaries if s.study_name in latest]
     if not summaries:
         raise StudyError(f"no {args.model} studies in the database; run `optimise launch` first")
     backends: dict[tuple, Any] = {}
@@ -176,6 +237,7 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
                 seed=attrs.get("seed", 0),  # checked (and made an int) by open_study
                 sources=attrs.get("sources") or {},
                 task=task_of(attrs.get("task")),
+                period=split_name(summary.study_name)[1],
             )  # fmt: skip
         )
     return ctxs
@@ -193,8 +255,10 @@ def task_of(described: Any) -> Task:
 
 
 def _report(done: Finalised) -> None:
-    """One line per store file replaced, one warning per winner that loses to naive."""
-    for line in done.replaced:
+    """One line per store file replaced or left as it is (foreign files, another protocol's
+    live record, a best record a naive-losing one may not displace), one warning per winner
+    that loses to naive."""
+    for line in (*done.replaced, *done.notes):
         print(line)
     record, meta = done.record, done.record.metadata
     if not record.validation.beats_naive:
@@ -202,6 +266,28 @@ def _report(done: Finalised) -> None:
             meta.study_name, meta.trial_number, record.objective, record.validation
         )
         print(warning, file=sys.stderr)
+    edge = edge_warning(meta.study_name, meta.trial_number, record.objective, record.test)
+    if edge is not None:
+        print(edge, file=sys.stderr)
+
+
+def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) -> str | None:
+    """The one-line warning for a winner whose test edge over naive is not significant at
+    :data:`objectives.significance.ALPHA` (paired DM-HLN test); ``None`` when it is, or when
+    the record has no paired test (made before them). A warning, never a failure."""
+    from objectives.significance import ALPHA
+
+    paired = test.vs_naive
+    if paired is None or paired.significant_edge(ALPHA):
+        return None
+    ratio = "-" if paired.mae_ratio is None else f"{paired.mae_ratio:.4g}"
+    worse = paired.dm_stat >= 0 if paired.dm_stat is not None else not (
+        paired.mae_ratio is not None and paired.mae_ratio < 1)  # fmt: skip
+    return (
+        f"warning: {study_name}: the winner's (trial {trial_number}) test edge over naive is not "
+        f"significant at {ALPHA:.0%}{': it is no better than naive there' if worse else ''} "
+        f"({metric} loss ratio {ratio}, DM-HLN p {paired.p_value:.3g})"
+    )
 
 
 def naive_warning(study_name: str, trial_number: int, metric: str, validation: Scores) -> str:
@@ -216,10 +302,13 @@ def naive_warning(study_name: str, trial_number: int, metric: str, validation: S
 def status(args: argparse.Namespace) -> int:
     from optimise.status import HEADER, study_rows
 
+    if args.top is not None:
+        return _leaderboard(args, every_study=True)
+    _refuse_leaderboard_flags(args)
     url = resolve(args.storage)
     _require_existing(url)
     db = Database.open(url)
-    rows, warnings = study_rows(db)
+    rows, warnings = study_rows(db, getattr(args, "store", None))
     if not rows:
         print(f"no studies in {db.label}")
         return 0
@@ -227,6 +316,73 @@ def status(args: argparse.Namespace) -> int:
     for line in warnings:
         print(line, file=sys.stdout if line.startswith("  ") else sys.stderr)
     return 0
+
+
+def _refuse_leaderboard_flags(args: argparse.Namespace) -> None:
+    given = [f"--{k}" for k in ("format", "out") if getattr(args, k, None) is not None]
+    if args.command == "status":
+        given += [f"--{k}" for k in ("model", "symbols") if getattr(args, k, None) is not None]
+    if given:
+        raise DataError(f"{' and '.join(given)} only works with --top N (the leaderboard)")
+
+
+def _leaderboard(args: argparse.Namespace, *, every_study: bool) -> int:
+    """``status --top N`` (every study, or those of ``--model``/``--symbols``) and ``export
+    --top N`` (the studies export would finalise): print or write the leaderboards, read only."""
+    from optimise.leaderboard import load_boards, notes, render, study_names
+
+    url = resolve(args.storage)
+    _require_existing(url)
+    db = Database.open(url)
+    if every_study:
+        names = study_names(db.optuna, model=args.model, symbols=args.symbols)
+        if not names and (args.model or args.symbols):
+            given = [f"--model {args.model}"] if args.model else []
+            given += [f"--symbols {' '.join(args.symbols)}"] if args.symbols else []
+            raise StudyError(f"no study of {' '.join(given)} in {db.label}")
+        if not names:
+            print(f"no studies in {db.label}")
+            return 0
+    else:
+        names = _exported_study_names(args, db)
+    boards = load_boards(db.optuna, names, args.top)
+    text = render(boards, args.format or "table")
+    if args.out:
+        try:
+            Path(args.out).write_text(text)
+        except OSError as exc:
+            raise DataError(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
+        rows = sum(len(b.rows) for b in boards)
+        print(f"wrote {rows} rows of {len(boards)} studies to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    for line in notes(boards):
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _exported_study_names(args: argparse.Namespace, db: Database) -> list[str]:
+    """The studies ``export`` would finalise, without loading data or model: ``--all``, the
+    newest period of each of the model's studies; ``--symbols``, the newest period of each
+    symbol's study of the given windows, task and metric (a missing one named as it is)."""
+    from objectives.bars import check_symbol
+    from optimise.leaderboard import study_names
+    from optimise.setup import window_spec
+    from studies.context import study_name
+
+    latest = sorted(latest_periods(study_names(db.optuna, model=args.model)))
+    if args.all:
+        if not latest:
+            raise StudyError(
+                f"no {args.model} studies in the database; run `optimise launch` first"
+            )
+        return latest
+    spec = window_spec(args)
+    names = []
+    for symbol in dict.fromkeys(args.symbols):
+        base = study_name(args.model, check_symbol(symbol), spec, args.metric, args.task_spec)
+        names.append(next((n for n in latest if split_name(n)[0] == base), base))
+    return names
 
 
 def forecast(args: argparse.Namespace) -> int:
@@ -291,5 +447,5 @@ def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
         _number(test.metric(metric)),
         _number(test.naive(metric)),
         f"{test.skill:+.3f}" if test.skill is not None else "-",
-        str(done.path),
+        str(done.path) if done.live else f"{done.path} (not live)",
     ]

@@ -37,11 +37,14 @@ examples:
     "status": """\
 examples:
   optimise status
-  optimise status --storage sqlite:///other.db""",
+  optimise status --storage sqlite:///other.db
+  optimise status --top 5 --model toto --symbols AAPL""",
     "export": """\
 examples:
   optimise export --model toto --symbols AAPL
-  optimise export --model kronos --all --store /srv/trading/params""",
+  optimise export --model kronos --all --store /srv/trading/params
+  optimise export --model toto --symbols AAPL --val-window 60 --promote
+  optimise export --model toto --symbols AAPL --top 10 --format csv --out aapl-top10.csv""",
     "forecast": """\
 examples:
   optimise forecast --model toto --symbol AAPL --from-store --last 5
@@ -173,6 +176,22 @@ def _store_arg(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _publish_args(parser: argparse.ArgumentParser, *, promote: bool) -> None:
+    group = parser.add_argument_group("what an export may replace")
+    group.add_argument(
+        "--replace-foreign", action="store_true",
+        help="replace records this project did not write (the trading code's own) in "
+        "<model>/ and best/, keeping a copy in .replaced/ beside each",
+    )  # fmt: skip
+    if promote:
+        group.add_argument(
+            "--promote", action="store_true",
+            help="make the named study's record the live <model>/<SYMBOL>.json even where the "
+            "live one is of other windows, task or metric (an experiment is otherwise written "
+            "to <model>/studies/ only)",
+        )  # fmt: skip
+
+
 def _finalise_args(parser: argparse.ArgumentParser) -> None:
     from studies.confirm import DEFAULT_CANDIDATES, DEFAULT_DRAWS
 
@@ -193,6 +212,33 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
         "--confirm-draws", type=int, default=DEFAULT_DRAWS,
         help="fresh seed sets per candidate; the winner is the lowest mean",
     )  # fmt: skip
+    group.add_argument(
+        "--no-default-comparison", action="store_true",
+        help="do not score the trading code's default settings beside the winner (the "
+        "record's vs_default and the defaults' forecasts): two evaluations at the defaults' "
+        "samples, hours for a 7-step Kronos path on a CPU",
+    )  # fmt: skip
+
+
+def _leaderboard_args(parser: argparse.ArgumentParser, *, instead_of: str) -> None:
+    from optimise.leaderboard import FORMATS
+
+    group = parser.add_argument_group(
+        "leaderboard",
+        f"--top N prints each study's N best distinct settings instead of {instead_of}. It only "
+        "reads the database: nothing is confirmed, test-scored or written to the store, "
+        "whether or not the study is finalised. Settings the last finalisation confirmed come "
+        "first, by their confirmed mean (rank 1 is the exported winner); the rest follow by "
+        "their first-pass value (column ranked_by: confirmed or first_pass); the study's "
+        "direction is respected (direction_accuracy is maximised). Each row has every metric "
+        "the trial recorded, the live latency where known (the winner), the trial number and "
+        "the config in the trading code's keys.",
+    )
+    group.add_argument("--top", type=argtypes.top, metavar="N", help="settings per study")
+    group.add_argument(
+        "--format", choices=FORMATS, help="with --top: aligned text, CSV or JSON (default: table)"
+    )
+    group.add_argument("--out", metavar="FILE", help="with --top: write to FILE, not stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(launch, symbols="many")
     _storage_arg(launch)
     _store_arg(launch)
+    _publish_args(launch, promote=False)
     launch.add_argument(
         "--n-trials", type=int, default=100, help="the study's total of finished trials"
     )
@@ -238,15 +285,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not queue the winners of this model's studies on other symbols first",
     )
+    launch.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="refuse data with bars appended since the study began, as for edited data, "
+        "instead of starting the next period's study",
+    )
 
     status = commands.add_parser(
         "status", help="one line per study",
         description="One line per study in the database: trials by state, the best first-pass "
         "and the confirmed validation MAE, the naive MAE, the test MAE with its naive MAE and "
-        "skill, and the export path; a warning per winner that loses to the naive forecast.",
+        "skill, the test's paired-test (DM-HLN) p-values against naive and the trading code's "
+        "defaults, and the export path; a warning per winner that loses to the naive forecast, "
+        "and one per winner whose test edge over naive is not significant at 5%.",
         epilog=EXAMPLES["status"],
     )  # fmt: skip
     _storage_arg(status)
+    status.add_argument(
+        "--store",
+        help="the JSON store whose live records the live column shows (default: the store each "
+        "study was exported to)",
+    )
+    _leaderboard_args(status, instead_of="the summary")
+    status.add_argument(
+        "--model", choices=sorted(BACKEND_MODULES), help="with --top: only this model's studies"
+    )
+    status.add_argument(
+        "--symbols", nargs="+", metavar="SYMBOL", help="with --top: only these symbols' studies"
+    )
 
     export = commands.add_parser(
         "export", help="finalise if needed and (re)write the store",
@@ -258,8 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(export, symbols="many")
     _storage_arg(export)
     _store_arg(export)
+    _publish_args(export, promote=True)
     _windows(export)
     _finalise_args(export)
+    _leaderboard_args(export, instead_of="exporting (the named studies: --symbols with the "
+                      "windows and task flags, or --all)")  # fmt: skip
 
     forecast = commands.add_parser(
         "forecast", help="one-step forecasts with chosen or exported settings",

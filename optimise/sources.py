@@ -1,9 +1,10 @@
 """Where a study's model and data came from, so later commands need not repeat them.
 
 ``launch`` records the checkpoint, tokenizer and data folder it was given (study attr
-``sources``, and ``metadata.sources`` in the exported record). ``export`` and ``forecast``
-fill any of them the user did not pass from the study (or, with ``--from-store``, from the
-record), and warn when a passed one differs from what the study used.
+``sources``, and ``metadata.sources`` in the exported record). ``launch``, ``export`` and
+``forecast`` fill any of them the user did not pass from the study (or, with ``--from-store``,
+from the record); ``export`` and ``forecast`` warn when a passed one differs from what the
+study used, ``launch`` says in one line which it took (:func:`take_study_sources`).
 """
 
 from __future__ import annotations
@@ -33,16 +34,24 @@ def launch_sources(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def fill_from(
-    args: argparse.Namespace, recorded: Mapping[str, str | None] | None, what: str
-) -> None:
+    args: argparse.Namespace,
+    recorded: Mapping[str, str | None] | None,
+    what: str,
+    *,
+    warn: bool = True,
+) -> dict[str, str]:
     """Take each source the user left out from ``recorded`` (a study's ``sources`` attr or a
-    record's ``metadata.sources``); warn where a given one differs."""
+    record's ``metadata.sources``); warn where a given one differs (unless ``warn`` is off).
+    Returns the sources taken, by key."""
     recorded = recorded or {}
+    taken: dict[str, str] = {}
     for key in KEYS:
         given, kept = getattr(args, key, None), recorded.get(key)
         if given is None:
             setattr(args, key, kept)
-        elif kept is not None and _absolute(given) != kept:
+            if kept is not None:
+                taken[key] = kept
+        elif warn and kept is not None and _absolute(given) != kept:
             print(
                 f"warning: --{key.replace('_', '-')} {given} differs from the {key} "
                 f"{what} used ({kept}); its forecasts will differ",
@@ -50,13 +59,33 @@ def fill_from(
             )
     if args.data_dir is None:
         args.data_dir = DEFAULT_DATA_DIR
+    return taken
 
 
 def study_sources(args: argparse.Namespace, storage: Any) -> dict[str, Any] | None:
     """The sources recorded by the study of ``args``' model, first symbol and windows."""
+    found = _sources_of_study(args, storage)
+    return None if found is None else found[1]
+
+
+def take_study_sources(args: argparse.Namespace, storage: Any) -> str | None:
+    """``launch``: fill the sources left out from the study of ``args``' model, first symbol
+    and windows, as ``export`` does (a given one that differs is the identity check's to
+    refuse); the line that says which were taken, or ``None`` when none were."""
+    found = _sources_of_study(args, storage)
+    name, recorded = found if found is not None else ("", None)
+    taken = fill_from(args, recorded, f"study {name}", warn=False)
+    if not taken:
+        return None
+    flags = ", ".join(f"--{key.replace('_', '-')} {value}" for key, value in taken.items())
+    return f"note: {flags} as study {name} recorded at launch (pass them to use others)"
+
+
+def _sources_of_study(args: argparse.Namespace, storage: Any) -> tuple[str, Any] | None:
+    """(name, recorded ``sources`` attr) of the study of ``args``' first symbol, if any."""
     import optuna
 
-    symbol = getattr(args, "symbol", None) or (args.symbols or [None])[0]
+    symbol = getattr(args, "symbol", None) or (getattr(args, "symbols", None) or [None])[0]
     if symbol is None:
         return None
     from objectives.tasks import LEVELS
@@ -68,7 +97,7 @@ def study_sources(args: argparse.Namespace, storage: Any) -> dict[str, Any] | No
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
-    return study.user_attrs.get("sources")
+    return name, study.user_attrs.get("sources")
 
 
 def _absolute(value: str | None) -> str | None:

@@ -1,8 +1,10 @@
 """One line per study: its task (name, columns, horizon) and objective, trials by state, the
 first-pass and confirmed validation value of the objective, naive and test values in the same
-units with the test's price skill, and the export; under the table one line per exported winner
-with every metric on the test window; one warning per exported winner that does not beat the
-naive forecast on validation."""
+units with the test's price skill, the test's paired-test p-values against naive and the trading
+code's defaults, and the export; under the table one line per exported winner with every metric
+on the test window and one with its paired tests; one warning per exported winner that does not
+beat the naive forecast on validation, and one per winner whose test edge over naive is not
+significant at 5%."""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ HEADER = [
     "test",
     "naive test",
     "test skill",
+    "test p naive/default",
     "export",
+    "live",
 ]
 
 
@@ -54,10 +58,14 @@ def metrics_line(name: str, winner: dict) -> str | None:
     return f"  {name} test: {cells}"
 
 
-def study_rows(db: Database) -> tuple[list[list[str]], list[str]]:
-    """Rows for :data:`HEADER` and the lines to print under them (metrics, then warnings)."""
+def study_rows(db: Database, store: str | None = None) -> tuple[list[list[str]], list[str]]:
+    """Rows for :data:`HEADER` and the lines to print under them (metrics, live records that
+    are foreign, then warnings). ``store``: where to look for the live records (default: the
+    store each study was exported to)."""
     rows, warnings, details = [], [], []
-    for summary in optuna.get_all_study_summaries(db.optuna, include_best_trial=True):
+    live_lines: dict[str, str] = {}
+    summaries = optuna.get_all_study_summaries(db.optuna, include_best_trial=True)
+    for summary in summaries:
         counts = trial_counts(db.engine, study_id(summary))
         interrupted = interrupted_count(db.engine, study_id(summary))
         attrs = summary.user_attrs
@@ -85,7 +93,9 @@ def study_rows(db: Database) -> tuple[list[list[str]], list[str]]:
                 _fmt(Scores.parse(winner["test"], "test").metric(metric)) if winner else "-",
                 _fmt(Scores.parse(winner["test"], "test").naive(metric)) if winner else "-",
                 f"{winner['test']['skill']:+.3f}" if winner else "-",
+                _p_values(winner),
                 str(attrs.get("export_path", "-")),
+                live_cell(summary.study_name, attrs, store, live_lines),
             ]
         )
         if winner and not winner["validation"]["beats_naive"]:
@@ -96,7 +106,98 @@ def study_rows(db: Database) -> tuple[list[list[str]], list[str]]:
             warnings.append(
                 naive_warning(winner["study_name"], winner["trial_number"], metric, validation)
             )
-    return rows, details + warnings
+        if winner:
+            line = paired_line(summary.study_name, winner)
+            if line:
+                details.append(line)
+            edge = _edge_warning(winner)
+            if edge:
+                warnings.append(edge)
+    return rows, details + list(live_lines.values()) + period_lines(summaries) + warnings
+
+
+def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) -> str:
+    """Whether the study's record is the live ``<model>/<SYMBOL>.json`` of its store: ``yes``;
+    ``no: <study> is live``; ``no: foreign``, ``no: none`` or ``unreadable``; ``-`` for a
+    study never exported. A foreign live record adds one line (once per file) to ``lines``."""
+    from pathlib import Path
+
+    from storage.exceptions import StorageError
+    from storage.foreign import Foreign
+    from storage.store import read_stored, record_path
+
+    model, symbol = attrs.get("model"), attrs.get("symbol")
+    root = store or attrs.get("store")
+    exported = attrs.get("export_path")
+    if root is None and isinstance(exported, str) and exported.endswith(f"/{symbol}.json"):
+        root = str(Path(exported).parents[1])  # exported before the store was recorded
+    if not (isinstance(root, str) and isinstance(model, str) and isinstance(symbol, str)):
+        return "-"
+    path = record_path(Path(root), model, symbol)
+    try:
+        live = read_stored(Path(root), model, symbol)
+    except StorageError:
+        return "unreadable"
+    if live is None:
+        return "no: none"
+    if isinstance(live, Foreign):
+        lines.setdefault(str(path), f"  {path}: {live.describe()} is live for {model} {symbol}")
+        return "no: foreign"
+    if live.metadata.study_name == name and live.metadata.study_uid == attrs.get("study_uid"):
+        return "yes"
+    return f"no: {live.metadata.study_name} is live"
+
+
+def period_lines(summaries: list[optuna.study.StudySummary]) -> list[str]:
+    """One line per symbol's chain of periods (studies refreshed after bars were appended):
+    each period's date and study, oldest first, and which one is current."""
+    from studies.context import PERIOD_ATTR
+    from studies.refresh import chains, split_name
+
+    attrs = {s.study_name: s.user_attrs for s in summaries}
+    lines = []
+    for base, names in sorted(chains(attrs).items()):
+        if len(names) < 2:
+            continue
+        dates = ", ".join(
+            f"{attrs[n].get(PERIOD_ATTR) or split_name(n)[1] or '?'} ({n})" for n in names
+        )
+        lines.append(f"  {base} periods: {dates}; current {names[-1]}")
+    return lines
+
+
+def paired_line(name: str, winner: dict) -> str | None:
+    """An exported winner's paired tests (DM-HLN), both windows, one line; ``None`` for a
+    winner exported before them."""
+    cells = []
+    for window in ("validation", "test"):
+        scores = Scores.parse(winner[window], window)
+        for against, paired in (("naive", scores.vs_naive), ("default", scores.vs_default)):
+            if paired is not None:
+                ratio = "-" if paired.mae_ratio is None else f"{paired.mae_ratio:.4g}"
+                cells.append(f"{window} vs {against} ratio {ratio} p {paired.p_value:.3g}")
+    return f"  {name} paired: {', '.join(cells)}" if cells else None
+
+
+def _p_values(winner: dict | None) -> str:
+    """``0.031/0.42``: the test window's p-values against naive and the trading default."""
+    if not winner:
+        return "-"
+    test = Scores.parse(winner["test"], "test")
+    if test.vs_naive is None and test.vs_default is None:
+        return "-"
+    return "/".join(
+        "-" if paired is None else f"{paired.p_value:.2g}"
+        for paired in (test.vs_naive, test.vs_default)
+    )
+
+
+def _edge_warning(winner: dict) -> str | None:
+    from optimise.commands import edge_warning
+
+    test = Scores.parse(winner["test"], "the winner attr's test")
+    metric = winner.get("objective") or DEFAULT_OBJECTIVE
+    return edge_warning(winner["study_name"], winner["trial_number"], metric, test)
 
 
 def _confirmed(winner: dict | None, metric: str) -> str:

@@ -6,7 +6,9 @@ Invariants:
   redacted form, is what every message, study attr and exported record shows;
 * one SQLAlchemy engine per process, Optuna's (``RDBStorage.engine``, hardened and sized in
   ``storage/engine.py``); the ledger runs on it, so no process opens a second pool on the same
-  database.
+  database;
+* a SQLite file is checked to be one before a driver opens it, and its identity is kept
+  (:attr:`Database.sqlite_file`) so a worker notices it deleted, replaced or truncated.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import URL, Engine
 
 from storage.ledger import Ledger
 from storage.rdb import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRY, OUTAGE_S, open_storage
+from storage.sqlite_file import SqliteFile, check_is_sqlite
 from storage.urls import is_sqlite, redact, resolve, sqlite_path
 
 
@@ -29,7 +32,10 @@ class Database:
         self.label = redact(url)
         self.sqlite_path: Path | None = sqlite_path(url)
         self.optuna = optuna
-        self.ledger = Ledger(optuna.engine, self.sqlite_path)
+        self.ledger = Ledger(optuna.engine, self.sqlite_path)  # its tables: the file exists
+        self.sqlite_file: SqliteFile | None = (
+            None if self.sqlite_path is None else SqliteFile.open(self.sqlite_path)
+        )
 
     @classmethod
     def open(
@@ -45,6 +51,9 @@ class Database:
         environment or the default), waiting out an outage as
         :func:`storage.rdb.open_storage` does."""
         parsed = url if isinstance(url, URL) else resolve(url)
+        path = sqlite_path(parsed)
+        if path is not None:
+            check_is_sqlite(path)
         storage = open_storage(
             parsed,
             heartbeat_interval=heartbeat_interval,

@@ -27,6 +27,8 @@ PERMANENT_MARKERS = (
     "invalid dsn",
     "unable to open database file",
     "readonly database",
+    "file is not a database",  # SQLite: the --storage file holds something else
+    "database disk image is malformed",  # SQLite: the file was truncated or damaged
 )
 
 
@@ -53,6 +55,15 @@ def root_cause(exc: BaseException) -> str:
 
 def is_db_error(exc: BaseException) -> bool:
     return any(isinstance(error, DB_ERRORS) for error in _chain(exc))
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A database that does not answer (refused or dropped connections, a lock never freed):
+    waiting may fix it, and an error that outlives the wait is reported as unreachable."""
+    return not is_permanent(exc) and any(
+        isinstance(error, OperationalError) or type(error).__name__ == "OperationalError"
+        for error in _chain(exc)
+    )
 
 
 def is_permanent(exc: BaseException) -> bool:

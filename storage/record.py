@@ -200,6 +200,28 @@ class _Part:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Paired(_Part):
+    """A paired test of the winner against a comparator on the same targets (``vs_naive``,
+    ``vs_default``): Diebold-Mariano with the Harvey-Leybourne-Newbold correction on the
+    per-target losses of the objective (``objectives/significance.py``)."""
+
+    #: the winner's mean loss over the comparator's (null when the comparator's is 0)
+    mae_ratio: float | None = _required(_nullable(_number))
+    #: the corrected statistic, negative when the winner's loss is lower (null when undefined)
+    dm_stat: float | None = _required(_nullable(_number))
+    p_value: float = _required(_number)  # two-sided
+    method: str = _required(_str)
+
+    def significant_edge(self, alpha: float = 0.05) -> bool:
+        """Whether the winner's loss is lower with a two-sided p-value below ``alpha``."""
+        if self.dm_stat is not None:
+            lower = self.dm_stat < 0
+        else:
+            lower = self.mae_ratio is not None and self.mae_ratio < 1
+        return lower and self.p_value < alpha
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scores(_Part):
     """One window's scores: ``validation`` (confirmed means) or ``test`` (scored once)."""
 
@@ -220,6 +242,9 @@ class Scores(_Part):
     per_column: Mapping[str, JSONValue] | None = _optional(_json_object)
     #: per path step (horizon > 1), ``[{metric: value}, ...]``, means over the columns
     per_step: tuple[JSONObject, ...] | None = _optional(_array(_json_object))
+    #: the winner against naive and against the trading code's defaults, on the same targets
+    vs_naive: Paired | None = _optional(_part(Paired))
+    vs_default: Paired | None = _optional(_part(Paired))
 
     def metric(self, name: str) -> float | None:
         """The value of metric ``name``, if recorded."""
@@ -266,6 +291,18 @@ class Selection(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Losses(_Part):
+    """Each target's loss under the objective (its mean over the targets of a window is the
+    window's value; ``1 - hit`` for ``direction_accuracy``), validation then test targets."""
+
+    metric: str = _required(_str)
+    forecast: tuple[float, ...] = _required(_array(_number))
+    naive: tuple[float, ...] = _required(_array(_number))
+    #: absent when finalisation did not score the defaults (``--no-default-comparison``)
+    default: tuple[float, ...] | None = _optional(_array(_number))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Forecasts(_Part):
     """What the winner's picture shows: validation then test targets, ``validation_count``
     of them validation."""
@@ -278,6 +315,10 @@ class Forecasts(_Part):
     band_low: tuple[float, ...] = _required(_array(_number))
     band_high: tuple[float, ...] = _required(_array(_number))
     validation_count: int = _required(_int)
+    #: the trading code's defaults' forecast of the same targets (same seeds)
+    default: tuple[float, ...] | None = _optional(_array(_number))
+    #: the per-target losses the paired tests compare
+    losses: Losses | None = _optional(_part(Losses))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,6 +383,12 @@ class Metadata(_Part):
     validation_end: str | None = _optional(_str)
     test_end: str | None = _optional(_str)
     created_at: str = _required(_str)
+    #: in ``best/`` only, the trading code's keys: what the choice compared
+    #: (``validation_<metric>``; ``validation_pct_return_mae`` for ``return_mae``), the winner's
+    #: value of it, and each compared model's validation ``pct_return_mae``
+    selection_metric: str | None = _optional(_str)
+    selection_value: float | None = _optional(_number)
+    candidate_pct_return_mae: Mapping[str, float] | None = _optional(_number_map)
     best_selection: BestSelection | None = _optional(_part(BestSelection))
 
 
@@ -355,6 +402,8 @@ class Record(_Part):
     validation: Scores = _required(_part(Scores))
     test: Scores = _required(_part(Scores))
     windows: Windows = _required(_part(Windows))
+    #: in ``best/`` only: the live model record's path, as the trading code's selection writes it
+    config_path: str | None = _optional(_str)
     metadata: Metadata = _required(_part(Metadata))
 
     @classmethod

@@ -1,303 +1,272 @@
 """The hyper-parameter store trading code reads: ``<store>/<model>/<SYMBOL>.json``.
 
-``<store>/best/<SYMBOL>.json`` is a copy of the better model's record, chosen among comparable
-records only (see :func:`update_best`), with ``metadata.best_selection`` saying what was compared
-and why the other records were not. Every file is read and written as a
-:class:`storage.record.Record`; a file that is not one is unreadable (and listed as such).
+Layout
+    ``<store>/<model>/studies/<study>.json``: every finalised study's own record, always
+    written (the name made file-system-safe, :func:`storage.names.study_file_stem`).
+    ``<store>/<model>/<SYMBOL>.json``: the *live* record, the one the trading code reads. It
+    changes only on purpose (:func:`write_record`). ``<store>/best/<SYMBOL>.json``: a copy of
+    the better comparable live record with what ``best/`` adds (:mod:`storage.best`). Files this
+    project did not write are *foreign* (:mod:`storage.foreign`): read, shown, and never
+    overwritten unless asked, and then kept in ``.replaced/`` beside them.
 
-Writes
-    Every write is atomic: a temporary file in the same folder, fsync, ``os.replace``, then a
-    best-effort fsync of the folder. A write whose bytes equal the stored file is skipped (the
-    mtime stays). Any ``OSError`` becomes a one-line :class:`StorageError` naming the path.
-
-Permissions
-    The temporary file is created with ``os.open(..., 0o666)``, so the kernel applies the umask
-    (and any default ACL) exactly as for a normal new file: ``0o644`` under umask 022, ``0o640``
-    under 027. No process-wide umask juggling is needed for that. When a file is replaced, its
-    new mode is that default *plus* the bits the old file had (``default | old & 0o666``): a
-    manual ``chmod 644`` survives the next export even under umask 027, and files left ``0o600``
-    by older versions are widened back to the default (also when an identical re-export skips the
-    rewrite; that case reads the umask from ``/proc/self/status``, see :func:`_umask`).
-
-Locking
-    :func:`write_record` and :func:`update_best` hold an exclusive lock per (store, symbol)
-    across the whole read-modify-write: ``fcntl.flock`` on ``<store>/.locks/<SYMBOL>.lock``
-    (between processes; each call opens its own file description, so on local file systems it
-    also excludes threads) plus a per-lock-file ``threading.Lock`` (for threads, also where
-    flock is emulated with per-process POSIX locks, e.g. NFS). Dot-folders such as ``.locks``
-    are never model folders.
+Writes and locks
+    Every file is written atomically with normal permissions, and every read-modify-write holds
+    the (store, symbol) lock (:mod:`storage.files`). Every file is read and written as a
+    :class:`storage.record.Record` (or recognised as foreign); anything else is unreadable and
+    listed as such.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import fcntl
-import json
 import logging
-import math
 import os
-import secrets
-import stat
-import threading
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
+from storage import best as choice
 from storage.exceptions import StorageError
-from storage.record import BestSelection, Compared, Excluded, JSONValue, Record, Windows
+from storage.files import (
+    FILE_MODE,
+    LOCKS,
+    STORE_HINT,
+    check_writable,
+    keep_copy,
+    put,
+    read_old,
+    reason,
+    serialise,
+    symbol_lock,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from storage.foreign import Foreign, Stored, parse
+from storage.names import study_file_stem
+from storage.record import Record, Windows
 
 logger = logging.getLogger(__name__)
 
-BEST = "best"
-LOCKS = ".locks"
-FILE_MODE = 0o666
-STORE_HINT = "pass --store DIR"
+BEST = choice.BEST
+STUDIES = "studies"
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_OLDEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+__all__ = [
+    "BEST",
+    "FILE_MODE",
+    "LOCKS",
+    "STORE_HINT",
+    "STUDIES",
+    "Publish",
+    "Summary",
+    "Written",
+    "check_writable",
+    "picture_path",
+    "read_record",
+    "read_stored",
+    "record_path",
+    "study_record_path",
+    "summarise",
+    "update_best",
+    "write_json_atomic",
+    "write_picture",
+    "write_record",
+]
 
 #: what a "replaces ..." line needs of an overwritten file (see :func:`summarise`)
 Summary: TypeAlias = dict[str, str | int | float | None]
 
 
 @dataclass(frozen=True)
+class Publish:
+    """What an export may replace besides a record of the same protocol.
+
+    ``promote``: make this study's record live even where the live record is of another task,
+    protocol (windows) or metric, or newer (``optimise export --promote``). ``replace_foreign``:
+    replace files this project did not write, in ``<model>/`` and ``best/``, keeping a copy in
+    ``.replaced/`` (``--replace-foreign``).
+    """
+
+    promote: bool = False
+    replace_foreign: bool = False
+
+
+@dataclass(frozen=True)
 class Written:
     """What :func:`write_record` wrote and what it overwrote.
 
-    ``replaced`` / ``best_replaced`` summarise the overwritten file (see :func:`summarise`), or
-    are ``None`` when there was no file or it already held exactly the new bytes. ``best_path``
-    is ``None`` when no best record could be chosen (every model record unreadable).
+    ``path`` is the live record's path, ``live`` whether it now holds this record, and
+    ``study_path`` the study's own record. ``replaced`` / ``best_replaced`` summarise the
+    overwritten live / best file (see :func:`summarise`), or are ``None`` when there was no
+    file, it already held exactly the new bytes, or it was not replaced. ``best_path`` is
+    ``None`` when no best record could be chosen. ``notes`` are one line each: a file left as it
+    is and why, a foreign file replaced and where its copy is, a foreign file seen.
     """
 
     path: Path
     replaced: Summary | None
     best_path: Path | None
     best_replaced: Summary | None
+    study_path: Path | None = None
+    live: bool = True
+    notes: tuple[str, ...] = ()
 
 
 def record_path(store: Path, model: str, symbol: str) -> Path:
+    """The live record of (model, symbol): the file the trading code reads."""
     return Path(store) / model / f"{symbol}.json"
 
 
-# ---------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def _reason(exc: BaseException) -> str:
-    """A one-line reason: the OS error text without the path repeated."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _serialise(payload: Mapping[str, JSONValue]) -> bytes:
-    return (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode()
-
-
-def _open_temp(path: Path) -> tuple[Path, int]:
-    """A new, empty ``.<name>.<random>.tmp`` beside ``path``, mode ``0o666 & ~umask``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
-    for _ in range(100):
-        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            return temp, os.open(temp, flags, FILE_MODE)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {path}")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable; best effort (not every file system allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)  # mode 0o777 & ~umask, like mkdir(1)
-    except OSError as exc:
-        raise StorageError(f"cannot create store folder {folder}: {_reason(exc)}") from None
-    try:
-        old_mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        old_mode = 0
-    try:
-        temp, fd = _open_temp(path)
-    except OSError as exc:
-        raise StorageError(f"cannot write {path}: {_reason(exc)}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            created = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-            wanted = created | (old_mode & FILE_MODE)
-            if wanted != created:
-                os.fchmod(handle.fileno(), wanted)
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise StorageError(f"cannot write {path}: {_reason(exc)}") from None
-        raise
-    _fsync_folder(folder)
-
-
-def write_json_atomic(path: Path, payload: Mapping[str, JSONValue]) -> None:
-    """Write ``payload`` to ``path`` so readers see the old or the new file, never half of one."""
-    _write_bytes_atomic(Path(path), _serialise(payload))
-
-
-_umask_guard = threading.Lock()
-
-
-def _umask() -> int:
-    """The process umask without changing it where possible.
-
-    Linux reports it in ``/proc/self/status`` (since 4.7), which is thread-safe. Elsewhere the
-    classic ``os.umask`` read-and-restore is used under a lock; it sets 022 (not 0) for that
-    instant, so a file another thread creates right then is at worst 0644, never world-writable.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    with _umask_guard:
-        old = os.umask(0o022)
-        os.umask(old)
-    return old
-
-
-def _widen_mode(path: Path) -> None:
-    """Give an unchanged file at least the default mode (heals 0600 files); best effort."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        wanted = mode | (FILE_MODE & ~_umask())
-        if wanted != mode:
-            os.chmod(path, wanted)
-    except OSError as exc:
-        logger.debug("cannot widen the mode of %s: %s", path, _reason(exc))
-
-
-def _put(path: Path, data: bytes) -> Summary | None:
-    """Write ``data`` unless ``path`` already holds exactly it; summarise what was replaced."""
-    try:
-        old = path.read_bytes()
-    except FileNotFoundError:
-        old = None
-    except OSError as exc:
-        _write_bytes_atomic(path, data)  # raises StorageError if the folder is unwritable too
-        return {"model": path.parent.name, "unreadable": _reason(exc)}
-    if old == data:
-        _widen_mode(path)
-        return None
-    _write_bytes_atomic(path, data)
-    return None if old is None else summarise(old, model=path.parent.name)
+def study_record_path(store: Path, model: str, study_name: str) -> Path:
+    """A study's own record: ``<store>/<model>/studies/<study name, file-system-safe>.json``."""
+    return Path(store) / model / STUDIES / f"{study_file_stem(study_name)}.json"
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading and summarising records
 
 
-def read_record(store: Path, model: str, symbol: str) -> Record | None:
-    """The stored record of (model, symbol), or ``None`` when there is none."""
+def read_stored(store: Path, model: str, symbol: str) -> Stored | None:
+    """The file ``<store>/<model>/<SYMBOL>.json``, ours or foreign; ``None`` when there is none."""
     path = record_path(store, model, symbol)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StorageError(f"cannot read {path}: {_reason(exc)}") from None
+        raise StorageError(f"cannot read {path}: {reason(exc)}") from None
     try:
-        return Record.from_json(data)
+        return parse(data)
     except StorageError as exc:
         raise StorageError(f"{path}: {exc}; re-run export") from None
+
+
+def read_record(store: Path, model: str, symbol: str) -> Record | None:
+    """The stored record of (model, symbol), or ``None`` when there is none.
+
+    A foreign file is an error here (one line saying whose it is): its settings were not
+    scored by this project.
+    """
+    stored = read_stored(store, model, symbol)
+    if isinstance(stored, Foreign):
+        if stored.record is not None:
+            return stored.record
+        path = record_path(store, model, symbol)
+        raise StorageError(f"{path}: a {stored.describe()}, not written by optimise")
+    return stored
 
 
 def summarise(data: bytes, model: str | None = None) -> Summary:
     """What a "replaces ..." line needs of a stored file.
 
     ``{"model", "study_name", "trial_number", "objective", "validation", "validation_<objective>"}``
-    where ``validation`` is the validation score on the record's objective; for a file that is
-    not a record: ``{"model", "unreadable": reason}``.
+    where ``validation`` is the validation score on the record's objective; for a foreign file
+    ``{"model", "foreign": description}``; for a file that is not a record:
+    ``{"model", "unreadable": reason}``.
     """
     try:
-        record = Record.from_json(data)
+        stored = parse(data)
     except StorageError as exc:
         return {"model": model, "unreadable": str(exc)}
-    objective = record.objective
-    value = record.validation.metric(objective)
-    return {
-        "model": record.model,
-        "study_name": record.metadata.study_name,
-        "trial_number": record.metadata.trial_number,
-        "objective": objective,
-        "validation": value,
-        f"validation_{objective}": value,
-    }
+    return choice.describe(stored)
+
+
+def _summary(path: Path, old: bytes | None | OSError) -> Summary | None:
+    if old is None:
+        return None
+    if isinstance(old, OSError):
+        return {"model": path.parent.name, "unreadable": reason(old)}
+    return summarise(old, model=path.parent.name)
+
+
+def _stored(old: bytes | None | OSError) -> Stored | None:
+    """The parsed old file; ``None`` for no file or an unreadable one (which may be healed)."""
+    if old is None or isinstance(old, OSError):
+        return None
+    try:
+        return parse(old)
+    except StorageError:
+        return None
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _replace(
+    path: Path, data: bytes, old: bytes | None | OSError
+) -> tuple[Summary | None, str | None]:
+    """Write ``data`` over ``path``; a foreign old file is first copied to ``.replaced/``.
+
+    Returns the summary of what was overwritten and, for a foreign file, the line naming it
+    and its copy. Caller holds the lock.
+    """
+    was = _stored(old)
+    note = None
+    if isinstance(was, Foreign) and isinstance(old, bytes) and old != data:
+        copy = keep_copy(path, old, _stamp())
+        note = f"{path}: replaced the {was.describe()}; kept a copy at {copy}"
+    written = put(path, data, old)
+    return (_summary(path, old) if written else None), note
 
 
 # ---------------------------------------------------------------------------------------------
-# Locking
+# The live record
 
 
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
+def live_verdict(new: Record, current: Stored | None, publish: Publish) -> str | None:
+    """Why ``new`` may *not* become the live record over ``current`` (``None``: it may).
+
+    It may where there is no readable live record, where the live record is of the same task,
+    windows and metric and not newer (a re-export, more trials, a refresh to newer bars), and
+    with ``promote`` over any record of ours. A foreign live record needs ``replace_foreign``.
+    """
+    if current is None:
+        return None
+    if isinstance(current, Foreign):
+        if publish.replace_foreign:
+            return None
+        return f"{current.describe()} left as it is; pass --replace-foreign to replace it"
+    if publish.promote or choice.same_winner(new, current):
+        return None
+    differs = _protocol_difference(new, current)
+    if differs is None and choice.newer_or_same(new, current):
+        return None
+    why = differs or f"it is newer ({current.metadata.created_at})"
+    return (
+        f"kept the live record of study {current.metadata.study_name} trial "
+        f"{current.metadata.trial_number} ({why}); `optimise export --promote` makes this "
+        f"study's record live"
+    )
 
 
-@contextlib.contextmanager
-def _symbol_lock(store: Path, symbol: str) -> Iterator[None]:
-    """Exclusive (store, symbol) lock between threads and processes, released on exit/death."""
-    folder = store / LOCKS
-    lock_path = folder / f"{symbol}.lock"
-    key = os.path.abspath(lock_path)
-    with _thread_locks_guard:
-        thread_lock = _thread_locks.setdefault(key, threading.Lock())
-    with thread_lock:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Read-only is enough for flock, so a lock file another user created still works.
-            fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | _CLOEXEC, FILE_MODE)
-        except OSError as exc:
-            raise StorageError(f"cannot create lock file {lock_path}: {_reason(exc)}") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # Python retries on EINTR
-            except OSError as exc:
-                raise StorageError(f"cannot lock {lock_path}: {_reason(exc)}") from None
-            yield
-        finally:
-            os.close(fd)  # releases the flock
+def _protocol_difference(new: Record, live: Record) -> str | None:
+    """How ``new`` differs from the live record in task, windows or metric (``None``: not)."""
+
+    def tag(w: Windows) -> str:
+        return f"v{w.val_window}-t{w.test_window}-h{w.forecast_horizon}"
+
+    reasons = []
+    if new.windows != live.windows:
+        reasons.append(f"windows {tag(live.windows)}, this study's {tag(new.windows)}")
+    if choice.task_key(new) != choice.task_key(live):
+        reasons.append(f"task {_task_text(live)}, this study's {_task_text(new)}")
+    if new.objective != live.objective:
+        reasons.append(f"metric {live.objective}, this study's {new.objective}")
+    return "; ".join(reasons) or None
+
+
+def _task_text(record: Record) -> str:
+    name, columns, path_score = choice.task_key(record)
+    return f"{name}[{','.join(columns)}]" + ("" if path_score == "mean" else f" {path_score}")
 
 
 # ---------------------------------------------------------------------------------------------
 # The best record
 
 
-@dataclass(frozen=True)
-class _Entry:
-    model: str
-    record: Record | None
-    error: str | None = None
-
-
-def _model_records(store: Path, symbol: str) -> list[_Entry]:
-    """Every model's record of ``symbol``, sorted by model; unreadable ones with their error."""
+def _model_records(store: Path, symbol: str) -> list[choice.Entry]:
+    """Every model folder's file of ``symbol``, sorted by model; unreadable ones with their
+    error. Dot-folders and ``best/`` are not model folders."""
     try:
         folders = sorted(
             p
@@ -305,125 +274,51 @@ def _model_records(store: Path, symbol: str) -> list[_Entry]:
             if p.name != BEST and not p.name.startswith(".") and p.is_dir()
         )
     except OSError as exc:
-        raise StorageError(f"cannot list store folder {store}: {_reason(exc)}") from None
+        raise StorageError(f"cannot list store folder {store}: {reason(exc)}") from None
     entries = []
     for folder in folders:
         path = folder / f"{symbol}.json"
         try:
-            entries.append(_Entry(folder.name, Record.from_json(path.read_bytes())))
+            entries.append(choice.Entry.of(folder.name, parse(path.read_bytes())))
         except FileNotFoundError:
             continue
         except (OSError, StorageError) as exc:
-            error = _reason(exc)
+            error = reason(exc)
             logger.warning("best/%s.json: skipping unreadable %s (%s)", symbol, path, error)
-            entries.append(_Entry(folder.name, None, error))
+            entries.append(choice.Entry(folder.name, error=error))
     return entries
 
 
-def _created_at(entry: _Entry) -> datetime.datetime:
-    assert entry.record is not None
-    try:
-        stamp = datetime.datetime.fromisoformat(entry.record.metadata.created_at)
-    except ValueError:
-        return _OLDEST
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.UTC)
-
-
-def _windows_text(windows: Windows, other: Windows) -> str:
-    text = f"v{windows.val_window}-t{windows.test_window}"
-    if windows.forecast_horizon != other.forecast_horizon:
-        text += f"-h{windows.forecast_horizon}"
-    return text
-
-
-def _incomparable(record: Record, anchor: Record) -> str | None:
-    """Why ``record`` cannot be compared with ``anchor`` (``None`` if it can)."""
-    reasons = []
-    if record.windows != anchor.windows:
-        mine = _windows_text(record.windows, anchor.windows)
-        theirs = _windows_text(anchor.windows, record.windows)
-        reasons.append(f"different windows ({mine} vs {theirs})")
-    fingerprint = record.metadata.data_fingerprint
-    anchor_fingerprint = anchor.metadata.data_fingerprint
-    if fingerprint is None or anchor_fingerprint is None:
-        reasons.append("different data fingerprint (unknown)")
-    elif fingerprint != anchor_fingerprint:
-        reasons.append("different data fingerprint")
-    if record.objective != anchor.objective:
-        reasons.append(f"different objective ({record.objective} vs {anchor.objective})")
-    return "; ".join(reasons) or None
-
-
-def _score(record: Record, objective: str) -> float | None:
-    value = record.validation.metric(objective)
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _choose_best(entries: list[_Entry]) -> Record | None:
-    """The best record (with ``metadata.best_selection``) among comparable model records.
-
-    The anchor is the readable record with the latest ``metadata.created_at`` (ties: model
-    name). Records comparable with it (same data fingerprint, both known; same windows; same
-    objective) compete on the validation score of that objective, lowest wins (ties: model
-    name). Every other record is listed under ``excluded`` with the reason.
-    """
-    readable = [e for e in entries if e.record is not None]
-    if not readable:
-        return None
-    anchor = max(sorted(readable, key=lambda e: e.model), key=_created_at)
-    assert anchor.record is not None
-    objective = anchor.record.objective
-    candidates: list[tuple[float, _Entry, Record]] = []
-    excluded = []
-    for entry in sorted(entries, key=lambda e: e.model):
-        if entry.record is None:
-            reason = f"unreadable: {entry.error}"
-            excluded.append(Excluded(model=entry.model, study_name=None, reason=reason))
-            continue
-        reason = None if entry is anchor else _incomparable(entry.record, anchor.record)
-        score = _score(entry.record, objective)
-        if reason is None and score is None:
-            reason = f"no finite validation {objective}"
-        if reason is not None:
-            name = entry.record.metadata.study_name
-            excluded.append(Excluded(model=entry.model, study_name=name, reason=reason))
-        else:
-            assert score is not None
-            candidates.append((score, entry, entry.record))
-    if not candidates:
-        return None
-    compared = tuple(
-        Compared(
-            model=entry.model,
-            study_name=record.metadata.study_name,
-            trial_number=record.metadata.trial_number,
-            validation=score,
-        )
-        for score, entry, record in candidates
-    )
-    _, _, best = min(candidates, key=lambda c: (c[0], c[1].model))
-    selection = BestSelection(
-        anchor=anchor.model, objective=objective, compared=compared, excluded=tuple(excluded)
-    )
-    return best.with_best_selection(selection)
-
-
-def _refresh_best(store: Path, symbol: str) -> tuple[Path | None, Summary | None]:
-    """Recompute ``best/<SYMBOL>.json`` from the model records; caller holds the lock."""
+def _refresh_best(
+    store: Path, symbol: str, replace_foreign: bool, label: str
+) -> tuple[Path | None, Summary | None, list[str]]:
+    """Recompute ``best/<SYMBOL>.json`` from the live model records; caller holds the lock."""
     entries = _model_records(store, symbol)
-    best = _choose_best(entries)
+    notes = [
+        f"{record_path(store, e.model, symbol)}: {e.foreign.describe()}, left as it is"
+        for e in entries
+        if e.foreign is not None
+    ]
+    best = choice.choose(entries, label)
+    path = record_path(store, BEST, symbol)
+    old = read_old(path)
     if best is None:
         if entries:
             logger.warning("best/%s.json left as it is: no usable model record", symbol)
-        return None, None
-    path = record_path(store, BEST, symbol)
-    return path, _put(path, _serialise(best.to_json()))
+        current = _stored(old)
+        if isinstance(current, Foreign):
+            notes.append(f"{path}: {current.describe()}, left as it is")
+        return None, None, notes
+    data = serialise(best.to_json())
+    why = choice.displaces(best, _stored(old), replace_foreign=replace_foreign)
+    if why is not None:
+        return path, None, [*notes, f"{path}: {why}"]
+    replaced, note = _replace(path, data, old)
+    return path, replaced, [*notes, *([note] if note else [])]
 
 
-def update_best(store: Path, symbol: str) -> Path | None:
-    """Rewrite ``best/<SYMBOL>.json`` from the model records (see :func:`_choose_best`).
+def update_best(store: Path, symbol: str, *, replace_foreign: bool = False) -> Path | None:
+    """Rewrite ``best/<SYMBOL>.json`` from the live model records (see :mod:`storage.best`).
 
     Returns its path, or ``None`` when there is no usable record of ``symbol`` (then an
     existing best file is left alone). Idempotent: an unchanged best file is not rewritten.
@@ -433,8 +328,8 @@ def update_best(store: Path, symbol: str) -> Path | None:
         return None
     if not store.is_dir():
         raise StorageError(f"store path {store} is a file, not a folder; {STORE_HINT}")
-    with _symbol_lock(store, symbol):
-        path, _ = _refresh_best(store, symbol)
+    with symbol_lock(store, symbol):
+        path, _, _ = _refresh_best(store, symbol, replace_foreign, str(store))
     return path
 
 
@@ -457,54 +352,55 @@ def _name(record: Record, key: str) -> str:
     return value
 
 
-def write_record(store: Path, record: Record) -> Written:
-    """Write one model's record, then recompute ``best/<SYMBOL>.json``, under the symbol lock.
+def write_record(store: Path, record: Record, publish: Publish | None = None) -> Written:
+    """Write a finalised study's record, under the symbol lock.
 
-    A record whose bytes equal the stored file is not rewritten (``replaced`` is ``None``).
+    Always writes the study's own record (:func:`study_record_path`); writes the live record
+    ``<model>/<SYMBOL>.json`` where :func:`live_verdict` allows it; then recomputes
+    ``best/<SYMBOL>.json``. A file whose bytes equal the new ones is not rewritten.
     """
+    publish = publish or Publish()
     store = Path(store)
     model, symbol = _name(record, "model"), _name(record, "symbol")
     path = record_path(store, model, symbol)
-    data = _serialise(record.to_json())
-    with _symbol_lock(store, symbol):
-        replaced = _put(path, data)
-        best_path, best_replaced = _refresh_best(store, symbol)
-    return Written(path, replaced, best_path, best_replaced)
-
-
-def check_writable(store: Path) -> None:
-    """Fail early, with a one-line :class:`StorageError`, if ``store`` cannot hold records.
-
-    Writes nothing that stays: a missing folder is not created here (so bad input elsewhere
-    leaves no trace); its nearest existing ancestor must be a folder we can create files in.
-    A temporary file is created and removed in that folder to prove it.
-    """
-    store = Path(store)
-    if store.exists() and not store.is_dir():
-        raise StorageError(f"store path {store} is a file, not a folder; {STORE_HINT}")
-    folder = next(p for p in (store, *store.absolute().parents) if p.exists())
-    if not folder.is_dir():
-        raise StorageError(
-            f"store folder {store} cannot be created: {folder} is a file; {STORE_HINT}"
+    study_path = study_record_path(store, model, record.metadata.study_name)
+    data = serialise(record.to_json())
+    notes: list[str] = []
+    with symbol_lock(store, symbol):
+        put(study_path, data, read_old(study_path))
+        old = read_old(path)
+        why = live_verdict(record, _stored(old), publish)
+        replaced = None
+        if why is None:
+            replaced, note = _replace(path, data, old)
+            notes += [note] if note else []
+        else:
+            notes.append(f"{path}: {why}; this study's record: {study_path}")
+        best_path, best_replaced, best_notes = _refresh_best(
+            store, symbol, publish.replace_foreign, str(store)
         )
-    try:
-        temp, fd = _open_temp(folder / "write-check")
-        os.close(fd)
-        os.unlink(temp)
-    except OSError as exc:
-        where = "is not writable" if folder == store else f"cannot be created in {folder}"
-        raise StorageError(f"store folder {store} {where} ({_reason(exc)}); {STORE_HINT}") from None
+        if why is not None:  # the live file is named once
+            best_notes = [n for n in best_notes if not n.startswith(f"{path}:")]
+    return Written(
+        path, replaced, best_path, best_replaced, study_path, why is None, (*notes, *best_notes)
+    )
 
 
 def picture_path(store: Path, model: str, symbol: str) -> Path:
-    """The PNG of a model's winner, beside its record: ``<store>/<model>/<SYMBOL>.png``."""
+    """The PNG of a model's live winner, beside its record: ``<store>/<model>/<SYMBOL>.png``."""
     return Path(store) / model / f"{symbol}.png"
 
 
-def write_picture(store: Path, model: str, symbol: str, png: bytes) -> Path:
-    """Write the winner's picture atomically (unchanged bytes are not rewritten)."""
-    path = picture_path(store, model, symbol)
-    with _symbol_lock(Path(store), symbol):
+def write_picture(
+    store: Path, model: str, symbol: str, png: bytes, study_name: str | None = None
+) -> Path:
+    """Write a winner's picture atomically (unchanged bytes are not rewritten): beside the live
+    record, or with ``study_name`` beside that study's own record."""
+    if study_name is None:
+        path = picture_path(store, model, symbol)
+    else:
+        path = study_record_path(store, model, study_name).with_suffix(".png")
+    with symbol_lock(Path(store), symbol):
         if not (path.exists() and path.read_bytes() == png):
-            _write_bytes_atomic(path, png)
+            write_bytes_atomic(path, png)
     return path

@@ -10,6 +10,15 @@ from objectives.evaluator import Backend, Evaluator
 from objectives.metrics import METRICS, Metric
 from objectives.tasks import LEVELS, Task
 from objectives.windows import Windows, WindowSpec, split
+from storage.history import period_tag
+
+#: study attrs of a refreshable study: how many rows its ``data_fingerprint`` covers (so a
+#: relaunch can hash the same prefix of a grown CSV), its period's tag, the period before it
+DATA_ROWS_ATTR = "data_rows"
+PERIOD_ATTR = "period"
+PREVIOUS_ATTR = "previous_period"
+#: between a study's name and its period tag: ``toto:AAPL:v20-t20-h1:trading@2013-03-01``
+PERIOD_SEP = "@"
 
 #: how trials are scored; part of a study's identity, so a study scored under other rules is
 #: never resumed (its values would not be comparable with new ones)
@@ -55,6 +64,9 @@ class StudyContext:
     prune_chunk: int = 0
     #: the forecast the study scores (columns, series, path); part of its identity
     task: Task = LEVELS
+    #: the period tag in the study's name; ``None`` for a symbol's first period (the name studies
+    #: had before refreshes existed), set by :func:`studies.refresh.resolve_period`
+    period: str | None = None
     windows: Windows = field(init=False)
     _search: Evaluator | None = field(default=None, init=False, repr=False)
     _test: Evaluator | None = field(default=None, init=False, repr=False)
@@ -71,8 +83,21 @@ class StudyContext:
         return self.bars.symbol
 
     @property
-    def name(self) -> str:
+    def base_name(self) -> str:
+        """The name of the symbol's first period; later periods add ``@<period>``."""
         return study_name(self.model, self.symbol, self.spec, self.metric, self.task)
+
+    @property
+    def name(self) -> str:
+        base = self.base_name
+        return base if self.period is None else f"{base}{PERIOD_SEP}{self.period}"
+
+    @property
+    def period_tag(self) -> str:
+        """This data's period: the date of the last validation target (``2013-02-01``), the
+        record's ``metadata.validation_end``; appended bars move it forward."""
+        stamp = self.bars.timestamps[self.windows.validation[-1]]
+        return period_tag(str(stamp.astype("datetime64[s]")))
 
     @property
     def objective(self) -> Metric:

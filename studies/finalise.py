@@ -14,13 +14,15 @@ for selection.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,24 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.evaluator import evaluate
+from objectives.evaluator import Scored, evaluate
 from objectives.latency import live_latency
 from objectives.metrics import METRIC_NAMES, METRICS, Metrics
+from objectives.significance import ALPHA, diebold_mariano, per_target_loss
 from storage.ledger import Ledger
-from storage.record import JSONObject, JSONValue, Metadata, Record, Scores, Selection, Windows
-from storage.store import Summary, read_record, write_picture, write_record
+from storage.names import named_config
+from storage.record import (
+    JSONObject,
+    JSONValue,
+    Losses,
+    Metadata,
+    Paired,
+    Record,
+    Scores,
+    Selection,
+    Windows,
+)
+from storage.store import Publish, Summary, read_stored, write_picture, write_record
 from studies.confirm import (
     DEFAULT_CANDIDATES,
     DEFAULT_DRAWS,
@@ -65,6 +79,11 @@ class FinaliseSettings:
     draws: int = DEFAULT_DRAWS
     lease_s: float = 60.0  # the heartbeat grace: a silent holder elsewhere is replaced after it
     wait_s: float = 3600.0
+    #: score the trading code's defaults beside the winner (``vs_default``): two more
+    #: evaluations, hours for a 7-step Kronos path at its 192 samples on a CPU
+    compare_default: bool = True
+    #: what publishing may replace: another protocol's live record, foreign files
+    publish: Publish = field(default_factory=Publish)
 
 
 @dataclass(frozen=True)
@@ -72,9 +91,12 @@ class Finalised:
     """The exported record, where it was written, and whether this call scored the test."""
 
     record: Record
-    path: Path
+    path: Path  # the live record when this study's record is live, else the study's own
     scored_here: bool
     replaced: list[str]  # one line per store file this call overwrote
+    #: one line each: a file left as it is and why, a foreign file replaced or seen
+    notes: tuple[str, ...] = ()
+    live: bool = True  # whether the study's record is the live <model>/<SYMBOL>.json
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -126,11 +148,17 @@ def finalise(
                     raise
                 if not ledger.complete(key, round_key, owner, json.dumps(record.to_json())):
                     raise StudyError(f"lost the finalisation lease of {ctx.name}; export again")
-            return _publish(study, ctx, ledger, key, record, store, scored_here=True)
+            return _publish(
+                study, ctx, ledger, key, record, store, scored_here=True,
+                publish=settings.publish,
+            )  # fmt: skip
         if claim.state == "done":
             assert claim.result is not None
             record = Record.from_json(claim.result, f"the finalisation row of {ctx.name}")
-            return _publish(study, ctx, ledger, key, record, store, scored_here=False)
+            return _publish(
+                study, ctx, ledger, key, record, store, scored_here=False,
+                publish=settings.publish,
+            )  # fmt: skip
         if claim.owner != announced:
             announced = claim.owner
             print(
@@ -169,6 +197,16 @@ def _score(
     test = scored_test.metrics
     val_forecasts = first.user_attrs.get("val_forecasts") or first_scored.forecast
     forecasts = forecast_data(ctx, winning, np.asarray(val_forecasts), scored_test.forecast)
+    defaults = _score_default(ctx) if settings.compare_default else None
+    val_paired, val_losses = _paired(ctx, val_metrics, defaults and defaults[0].metrics)
+    test_paired, test_losses = _paired(ctx, test, defaults and defaults[1].metrics)
+    forecasts = dataclasses.replace(
+        forecasts,
+        default=None if defaults is None else _joined(defaults[0].forecast, defaults[1].forecast),
+        losses=Losses(
+            metric=ctx.metric, **{k: _joined(val_losses[k], test_losses[k]) for k in val_losses}
+        ),
+    )
     val_latency = live_latency(
         ctx.backend, ctx.bars.head(ctx.windows.validation_end), ctx.windows.validation, winning,
         ctx.seed, ctx.task, ctx.spec.horizon,
@@ -197,12 +235,14 @@ def _score(
         naive_metrics=dict(val_metrics.naive_values),
         per_column=per_column,
         per_step=_steps(val_metrics) if ctx.spec.horizon > 1 else None,
+        vs_naive=val_paired["naive"],
+        vs_default=val_paired["default"],
     )
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return Record(
         symbol=ctx.symbol,
         model=ctx.model,
-        config={"name": f"{ctx.model}_optuna_trial{best.trial_number}", **winning.to_config()},
+        config=named_config(ctx.model, winning.to_config()),
         validation=validation,
         test=Scores(
             price_mae=test.price_mae,
@@ -217,6 +257,8 @@ def _score(
             naive_metrics=dict(test.naive_values),
             per_column={c: dict(v) for c, v in test.per_column.items()},
             per_step=_steps(test) if ctx.spec.horizon > 1 else None,
+            vs_naive=test_paired["naive"],
+            vs_default=test_paired["default"],
         ),
         windows=Windows(
             val_window=ctx.spec.val_window,
@@ -251,6 +293,41 @@ def _score(
             created_at=now,
         ),
     )
+
+
+def _score_default(ctx: StudyContext) -> tuple[Scored, Scored]:
+    """The trading code's defaults scored on the validation and the test targets under the
+    study seed: the winner's draws (common random numbers)."""
+    default = ctx.backend.space.trading_default()
+    return (
+        evaluate(ctx.search_evaluator, ctx.bars, ctx.windows.validation, default, ctx.seed),
+        evaluate(ctx.test_evaluator, ctx.bars, ctx.windows.test, default, ctx.seed),
+    )
+
+
+def _joined(validation: Iterable[float], test: Iterable[float]) -> tuple[float, ...]:
+    """Validation then test values, as ``metadata.forecasts`` holds them."""
+    return (*map(float, validation), *map(float, test))
+
+
+def _paired(
+    ctx: StudyContext, scored: Metrics, default: Metrics | None
+) -> tuple[dict[str, Paired | None], dict[str, np.ndarray]]:
+    """The winner's paired tests against naive and against the trading code's defaults
+    (``None`` when they were not scored) on one window (``objectives/significance.py``), and
+    the per-target losses they compare."""
+    loss = {
+        "forecast": per_target_loss(scored, ctx.metric, ctx.task.path_score),
+        "naive": per_target_loss(scored, ctx.metric, ctx.task.path_score, naive=True),
+    }
+    if default is not None:
+        loss["default"] = per_target_loss(default, ctx.metric, ctx.task.path_score)
+    tests: dict[str, Paired | None] = {
+        other: Paired(**diebold_mariano(loss["forecast"], loss[other], ctx.spec.horizon).as_dict())
+        if other in loss else None
+        for other in ("naive", "default")
+    }  # fmt: skip
+    return tests, loss
 
 
 def _steps(metrics: Metrics) -> tuple[JSONObject, ...]:
@@ -291,35 +368,55 @@ def _publish(
     store: Path,
     *,
     scored_here: bool,
+    publish: Publish | None = None,
 ) -> Finalised:
-    """Everything derived from a finished round, idempotent: attrs, store, note."""
+    """Everything derived from a finished round, idempotent: attrs, store, note.
+
+    The study's own record is always written; the live record and ``best/`` as
+    :func:`storage.store.write_record` allows (``publish``).
+    """
     _mirror_test_scores(study, ledger, key)
-    written = write_record(store, record)
-    location = str(written.path.resolve())
-    if study.user_attrs.get("export_path") != location:
-        study.set_user_attr("export_path", location)
+    written = write_record(store, record, publish)
+    assert written.study_path is not None
+    for attr, value in (
+        ("export_path", str(written.study_path.resolve())),
+        ("store", str(Path(store).resolve())),  # where status looks for the live record
+    ):
+        if study.user_attrs.get(attr) != value:
+            study.set_user_attr(attr, value)
     confirmation = _confirmation(record).to_json()
     if study.user_attrs.get("confirmation") != confirmation:
         study.set_user_attr("confirmation", confirmation)
     summary = winner_summary(record)
     if study.user_attrs.get("winner") != summary:
         study.set_user_attr("winner", summary)
-    picture = write_picture(store, ctx.model, ctx.symbol, render(record))
+    png = render(record)
+    picture = write_picture(
+        store, ctx.model, ctx.symbol, png, study_name=record.metadata.study_name
+    )
+    if written.live:
+        write_picture(store, ctx.model, ctx.symbol, png)
     _attach(study, record, picture, Path(store))
-    _write_note(study, record, written.path)
+    shown = written.path if written.live else written.study_path
+    _write_note(study, record, shown)
     replaced = []
-    best = read_record(store, "best", ctx.symbol) if written.best_path else None
+    stored = read_stored(store, "best", ctx.symbol) if written.best_replaced else None
+    best = stored if isinstance(stored, Record) else None
     for what, old, new in (
         (str(written.path), written.replaced, record),
         (str(written.best_path), written.best_replaced, best),
     ):
-        if old and not _same_winner(old, new):
-            replaced.append(
-                f"{what}: replaced the {old.get('model', ctx.model)} record of study "
-                f"{old.get('study_name')} trial {old.get('trial_number')} "
-                f"(validation {old.get('objective', 'price_mae')} {old.get('validation')})"
-            )
-    return Finalised(record, written.path, scored_here, replaced)
+        if not old or "foreign" in old or _same_winner(old, new):
+            continue  # a replaced foreign file has its line in the notes
+        if "unreadable" in old:
+            replaced.append(f"{what}: replaced an unreadable file ({old['unreadable']})")
+            continue
+        replaced.append(
+            f"{what}: replaced the {old.get('model', ctx.model)} record of study "
+            f"{old.get('study_name')} trial {old.get('trial_number')} "
+            f"(validation {old.get('objective', 'price_mae')} {old.get('validation')})"
+        )
+    return Finalised(record, shown, scored_here, replaced, notes=written.notes, live=written.live)
 
 
 def _same_winner(old: Summary, new: Record | None) -> bool:
@@ -455,12 +552,48 @@ def _write_note(study: optuna.Study, record: Record, path: Path) -> None:
         f"| test (once) | {test.price_mae:.6g} | {test.return_mae:.6g} "
         f"| {test.naive_price_mae:.6g} | {test.skill:.4f} | {test.beats_naive} "
         f"| {test.latency_s:.4g} |\n\n"
+        f"{_paired_note(record)}"
         f"### Confirmation ({len(selection.seeds)} fresh seed sets)\n\n"
         f"| trial | config | first pass | confirmed mean ± SE |\n| --- | --- | --- | --- |\n"
         f"{rows}\n\n"
         f"Config: `{json.dumps(record.config)}`\n\n"
         f"Exported to `{path.resolve()}` at {meta.created_at}.\n",
     )
+
+
+def _paired_note(record: Record) -> str:
+    """The note's table of paired tests (absent from records made before them)."""
+    cells = []
+    for window, scores in (("validation (first pass)", record.validation), ("test", record.test)):
+        for against, paired in (("naive", scores.vs_naive), ("trading default", scores.vs_default)):
+            if paired is not None:
+                cells.append(
+                    f"| {window} | {against} | {_fmt(paired.mae_ratio, '.4f')} "
+                    f"| {_fmt(paired.dm_stat, '.3f')} | {paired.p_value:.3g} |"
+                )
+    if not cells:
+        return ""
+    tests = (record.test.vs_naive, record.test.vs_default, record.validation.vs_naive,
+             record.validation.vs_default)  # fmt: skip
+    method = next(t.method for t in tests if t is not None)
+    edge = record.test.vs_naive
+    warning = (
+        f"\n**Warning: the test edge over naive is not significant at {ALPHA:.0%} "
+        f"(p {edge.p_value:.3g}).**\n"
+        if edge is not None and not edge.significant_edge(ALPHA)
+        else ""
+    )
+    return (
+        f"### Paired tests ({method}; per-target {record.objective})\n"
+        f"{warning}\n"
+        f"| window | against | loss ratio | DM stat | p-value |\n| --- | --- | --- | --- | --- |\n"
+        + "\n".join(cells)
+        + "\n\n"
+    )
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _iso(stamp: Any) -> str:

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -14,7 +15,14 @@ from optuna.storages import BaseStorage
 from objectives.exceptions import DataError
 from objectives.metrics import METRICS
 from objectives.seeds import SEED_RANGE, check_seed
-from studies.context import StudyContext, legacy_identity
+from objectives.settings import Params
+from studies.context import (
+    DATA_ROWS_ATTR,
+    PERIOD_ATTR,
+    PREVIOUS_ATTR,
+    StudyContext,
+    legacy_identity,
+)
 from studies.exceptions import StudyError
 
 UID_ATTR = "study_uid"  # a creation nonce: the ledger keys finalisation rounds by it
@@ -52,12 +60,15 @@ def open_study(
     create: bool = True,
     storage_label: str = "sqlite:///studies.db",
     warm_start: bool = True,
+    previous: Sequence[tuple[Params, str]] = (),
+    previous_study: str | None = None,
 ) -> optuna.Study:
     """Resume ``ctx.name`` if it exists (after checking its identity) or create it.
 
     Exactly one of several workers starting together creates the study, writes its user attrs
-    and enqueues the known-good settings; the others wait for those attrs and resume.
-    With ``create=False`` a missing study is an error.
+    and enqueues ``previous`` (a refresh: the last period's confirmed candidates, named
+    ``previous_study``), the known-good settings and the warm starts, in that order; the
+    others wait for those attrs and resume. With ``create=False`` a missing study is an error.
     """
     if not create:
         try:
@@ -78,8 +89,12 @@ def open_study(
         _check_identity(study, ctx, storage_label, resuming=True)
         return study
     study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
+    for params, source in previous:
+        study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
     for params in ctx.backend.space.known_good():
-        study.enqueue_trial(params, user_attrs={"source": "known good (trading code)"})
+        study.enqueue_trial(
+            params, user_attrs={"source": "known good (trading code)"}, skip_if_exists=True
+        )
     if warm_start:
         from studies.warm_start import warm_start_params
 
@@ -88,6 +103,10 @@ def open_study(
     study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     study.set_user_attr("seed", ctx.seed)
     study.set_user_attr("sources", ctx.sources)
+    study.set_user_attr(DATA_ROWS_ATTR, ctx.windows.test_end)  # the rows data_fingerprint covers
+    study.set_user_attr(PERIOD_ATTR, ctx.period_tag)
+    if previous_study is not None:
+        study.set_user_attr(PREVIOUS_ATTR, previous_study)
     for key, value in ctx.identity().items():
         study.set_user_attr(key, value)
     study.set_user_attr("test_scores", [])

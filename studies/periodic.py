@@ -6,7 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from storage.faults import root_cause
+from storage.faults import is_db_error, is_permanent, root_cause
+from storage.outage import OUTAGE
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +16,9 @@ class Periodic:
     """Run ``action`` every ``interval_s`` seconds in a daemon thread inside a ``with`` block.
 
     ``action`` returning ``False`` stops the repetition; an exception is logged once per run of
-    failures (``what`` names the action) and the action is tried again next interval.
+    failures (``what`` names the action) and the action is tried again next interval. A
+    database outage is the process's one outage (:data:`storage.outage.OUTAGE`), not a
+    warning of its own.
     """
 
     def __init__(self, what: str, interval_s: float, action: Callable[[], bool | None]) -> None:
@@ -40,7 +43,11 @@ class Periodic:
                 if self._action() is False:
                     return
                 failing = False
+                OUTAGE.recovered()
             except Exception as exc:  # noqa: BLE001 - retried at the next interval
-                if not failing:
+                if is_db_error(exc) and not is_permanent(exc):
+                    OUTAGE.failed(exc)
+                    logger.debug("%s failed: %s", self._what, root_cause(exc))
+                elif not failing:
                     logger.warning("%s failed: %s", self._what, root_cause(exc))
                 failing = True

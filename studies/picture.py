@@ -1,7 +1,8 @@
 """A picture of the winner: the validation and test windows as a quant would look at them.
 
-Actual closes, the winner's forecast with its sample 10-90% band, and the naive (last close)
-forecast, with the boundary between validation and test marked. The data behind it travels in
+Actual closes, the winner's forecast with its sample 10-90% band, the naive (last close) forecast
+and the trading code's defaults' forecast, with the boundary between validation and test marked
+and the test window's paired tests (DM-HLN) in the title. The data behind it travels in
 the record (``metadata.forecasts``), so the PNG can be redrawn by whoever publishes the record.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from objectives.evaluator import Evaluator
 from objectives.settings import Settings
-from storage.record import Forecasts, Record
+from storage.record import Forecasts, Paired, Record
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 
@@ -49,6 +50,24 @@ def _band(evaluator: Evaluator, targets: np.ndarray, settings: Settings, seed: i
     return np.asarray(evaluator.forecast_quantiles(targets, settings, seed, list(BAND)))
 
 
+def _p_label(paired: Paired | None) -> str:
+    """`` (test DM p 0.41)``: the legend's note of a comparator's test-window paired test."""
+    return "" if paired is None else f" (test DM p {paired.p_value:.2g})"
+
+
+def _paired_title(record: Record) -> str:
+    """The title's second line: the test window's paired tests, if the record has them."""
+    parts = [
+        f"vs {name}: {record.objective} ratio "
+        f"{'-' if paired.mae_ratio is None else format(paired.mae_ratio, '.3f')}, "
+        f"p {paired.p_value:.2g}"
+        for name, paired in (("naive", record.test.vs_naive),
+                             ("trading default", record.test.vs_default))
+        if paired is not None
+    ]  # fmt: skip
+    return "\ntest " + " | ".join(parts) + " (DM-HLN)" if parts else ""
+
+
 def render(record: Record) -> bytes:
     """The PNG of a record's ``metadata.forecasts``."""
     import matplotlib
@@ -69,12 +88,16 @@ def render(record: Record) -> bytes:
     axes.plot(x, data.actual, "o-", color="black", markersize=3, label="actual close")
     axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, label="winner forecast")
     axes.plot(x, data.naive, "--", color="tab:gray", label="naive (last close)")
+    if data.default is not None:
+        axes.plot(x, data.default, "^:", color="tab:orange", markersize=3,
+                  label=f"trading default forecast{_p_label(record.test.vs_default)}")  # fmt: skip
     axes.axvline(x[split] - (x[split] - x[split - 1]) / 2, color="tab:red", linestyle=":")
     validation, test = record.validation, record.test
     axes.set_title(
         f"{record.model} {record.symbol}, trial {record.metadata.trial_number}: "
         f"validation MAE {validation.price_mae:.4g} (naive {validation.naive_price_mae:.4g})"
-        f" | test MAE {test.price_mae:.4g} (naive {test.naive_price_mae:.4g})",
+        f" | test MAE {test.price_mae:.4g} (naive {test.naive_price_mae:.4g})"
+        + _paired_title(record),
         fontsize=9,
     )
     axes.text(0.01, 0.97, "validation", transform=axes.transAxes, va="top", fontsize=8)

@@ -10,7 +10,6 @@ for dead trials, so a killed worker's trial is failed, re-queued and finished by
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import traceback
 import warnings
@@ -22,9 +21,12 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from storage.exceptions import DatabaseUnreachableError
 from storage.faults import DB_ERRORS, is_db_error, is_permanent, root_cause
 from storage.ledger import Ledger, trial_counts
 from storage.optuna_internals import record_heartbeat, stored_trial, study_id, trial_id
+from storage.outage import OUTAGE
+from storage.sqlite_file import SqliteFile
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.objective import objective
@@ -51,6 +53,8 @@ class WorkerSettings:
     db_outage_s: float = 60.0
     poll_s: float = 1.0
     progress: bool = True
+    #: the SQLite file the study lives in (``Database.sqlite_file``), checked on each take
+    database_file: SqliteFile | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,9 @@ def _take_trial(
     retry: bool = False,
     asked: list[optuna.Trial] | None = None,
 ) -> tuple[optuna.Trial | None, dict[str, int]]:
-    """Under the budget lock: recover dead trials, then ask only if the budget allows."""
+    """Under the budget lock: recover dead trials, then ask only if the budget allows.
+    First, the SQLite file must still be the one the study was opened in."""
+    _check_file(settings)
     asked = [] if asked is None else asked
     with ledger.budget_lock(study.study_name):
         if asked:  # a retry: ask returned, recording its owner failed
@@ -219,7 +225,7 @@ def _run_trial(
                         _resilient(lambda: stored_trial(study, trial), settings)
                         attempt -= 1
                         continue
-                    reason = f"{type(exc).__name__}: {exc}"
+                    reason = root_cause(exc) if is_db_error(exc) else f"{type(exc).__name__}: {exc}"
                     logger.warning(
                         "trial %d attempt %d/%d failed: %s",
                         trial.number,
@@ -272,46 +278,44 @@ def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSetting
         study.tell(trial, state=TrialState.FAIL)
         requeue_interrupted(study, stored_trial(study, trial), settings.max_retry)
     except Exception as exc:  # noqa: BLE001 - best effort on the way out; recovery covers it
-        logger.warning("could not record the interruption of trial %d: %s", trial.number, exc)
+        logger.warning(
+            "could not record the interruption of trial %d: %s", trial.number, root_cause(exc)
+        )
 
 
 def _resilient(call: Callable[[], T], settings: WorkerSettings) -> T:
     """Run a storage call, retrying transient database errors for up to ``db_outage_s``
     seconds with back-off: one warning naming the cause when the outage starts, one line when
-    it ends. Permanent errors (credentials, a missing database) fail at once. Every call given
-    here must be idempotent (``docs/design-notes.md``, "Retried writes")."""
+    it ends, whichever thread meets it (:data:`storage.outage.OUTAGE`); past the wait,
+    :class:`DatabaseUnreachableError` (exit code 3). Permanent errors (credentials, a missing
+    database, a damaged SQLite file) fail at once. Every call given here must be idempotent
+    (``docs/design-notes.md``, "Retried writes")."""
     started = time.monotonic()
     delay = 0.25
-    failed = False
     while True:
         try:
             result = call()
         except DB_ERRORS as exc:
+            _check_file(settings)  # a deleted or replaced file explains the error better
             if is_permanent(exc):
                 raise StudyError(f"database error: {root_cause(exc)}") from None
             if time.monotonic() + delay > started + settings.db_outage_s:
-                raise StudyError(
+                OUTAGE.given_up()
+                raise DatabaseUnreachableError(
                     f"lost the database for over {settings.db_outage_s:.0f} s "
                     f"({root_cause(exc)}); the study is intact: launch again to resume"
                 ) from None
-            if not failed:
-                print(
-                    f"warning: database unavailable ({root_cause(exc)}); retrying for up to "
-                    f"{settings.db_outage_s:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                failed = True
+            OUTAGE.failed(exc, settings.db_outage_s)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
             continue
-        if failed:
-            print(
-                f"database back after {time.monotonic() - started:.1f} s; continuing",
-                file=sys.stderr,
-                flush=True,
-            )
+        OUTAGE.recovered()
         return result
+
+
+def _check_file(settings: WorkerSettings) -> None:
+    if settings.database_file is not None:
+        settings.database_file.check()
 
 
 def _free_accelerator_memory() -> None:

@@ -56,6 +56,10 @@ class FakeSpace:
     def known_good(self) -> list[dict[str, Any]]:
         return [{"drift": 0.0, "noise": 0.0}]
 
+    def trading_default(self) -> FakeSettings:
+        """The comparator of ``vs_default``: not naive, so the two comparisons differ."""
+        return FakeSettings(0.001, 0.01)
+
     def describe(self) -> dict[str, Any]:
         return {"drift": [-0.02, 0.02], "noise": [0.0, 0.05]}
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import pytest
 from optuna.trial import FrozenTrial
 
 from tests.conftest import REPO, run_cli
+from tests.processes import Child
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -85,43 +83,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dashboard(storage_url: str, port: int, log: Path) -> subprocess.Popen:
-    """optuna-dashboard on 127.0.0.1:port in a child process; returns once it answers."""
-    command = [
-        sys.executable,
-        "-m",
-        "optimise",
-        "dashboard",
-        "--storage",
-        storage_url,
-        "--port",
-        str(port),
-    ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=out, cwd=REPO)
-    deadline = time.monotonic() + 20
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"dashboard exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/meta", timeout=1):
-                return process
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(
-                    f"dashboard did not answer in 20 s:\n{log.read_text()}"
-                ) from None
-            time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
+def start_dashboard(storage_url: str, port: int) -> Child:
+    """optuna-dashboard on 127.0.0.1:port in a child process; returns once it has bound the
+    port (its banner), failing with what it printed if it ends first."""
+    command = [sys.executable, "-m", "optimise", "dashboard", "--storage", storage_url,
+               "--port", port]  # fmt: skip
+    server = Child(command, cwd=REPO, name="optimise dashboard")
     try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        server.wait_for_line(rf"on http://127\.0\.0\.1:{port}/dashboard")
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
@@ -132,7 +105,7 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
     expect.set_options(timeout=TIMEOUT_MS)
     storage_url, study_name, best = finished_study
     port = free_port()
-    server = start_dashboard(storage_url, port, tmp_path / "dashboard.log")
+    server = start_dashboard(storage_url, port)
     try:
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -194,4 +167,4 @@ def test_dashboard_shows_the_study_its_objective_and_the_best_trial(
             finally:
                 browser.close()
     finally:
-        stop(server)
+        server.stop()

@@ -50,6 +50,16 @@ TRADING_BEST = {
     "clip": 1.85,
 }
 
+#: what the trading code runs without a record (``resolve_kronos_params``' defaults, each
+#: overridden by a record's key; ../shared/CONSUMER.md): the comparator of ``vs_default``
+TRADING_DEFAULTS = {
+    "temperature": 0.152,
+    "top_p": 0.83,
+    "top_k": 20,
+    "sample_count": 192,
+    "max_context": 232,
+    "clip": 1.85,
+}
 
 KEYS = ("temperature", "top_p", "top_k", "sample_count", "max_context", "clip")
 
@@ -144,6 +154,7 @@ class KronosSpace(ModelSpace[KronosSettings]):
 
     settings = KronosSettings
     trading_best = TRADING_BEST
+    trading_defaults = TRADING_DEFAULTS
 
     def suggest(self, trial: optuna.Trial) -> KronosSettings:
         params: Params = {"filter": trial.suggest_categorical("filter", list(FILTERS))}

@@ -82,6 +82,11 @@ AGGREGATE_SEMANTICS = (
 #: the trading code's best known setting
 TRADING_BEST = {"num_samples": 3072, "aggregate": "trimmed_mean_0.10"}
 
+#: what the trading code runs without a record (``resolve_toto_params``' defaults, as it writes
+#: them; ../shared/CONSUMER.md): the comparator of ``vs_default``. It runs 3072 samples as
+#: written (3072 is a multiple of 384); the batch is a memory setting, not scored
+TRADING_DEFAULTS = {"num_samples": 3072, "samples_per_batch": 384, "aggregate": "trimmed_mean_10"}
+
 
 def batch_for(num_samples: int) -> int | None:
     """The ``samples_per_batch`` written for ``num_samples``: the largest batch the trading
@@ -235,6 +240,7 @@ class TotoSpace(ModelSpace[TotoSettings]):
 
     settings = TotoSettings
     trading_best = TRADING_BEST
+    trading_defaults = TRADING_DEFAULTS
 
     def suggest(self, trial: optuna.Trial) -> TotoSettings:
         params: Params = {

@@ -188,3 +188,22 @@ def test_the_dashboard_hint_after_a_launch_with_a_password_pastes_as_printed(
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert "fake:AAPL:" in status.stdout
+
+
+def test_the_dashboard_hint_after_a_launch_with_a_password_in_storage_says_to_export_it(
+    postgres_url: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--storage`` with a password: ``"$OPTIMISE_STORAGE"`` pastes only once the variable
+    holds the URL, so the hint says to export it (it claimed the variable held it)."""
+    secret = "S3cr3tFlagPw"
+    head, rest = postgres_url.split("://", 1)
+    user, host = rest.split("@", 1)
+    url = f"{head}://{user}:{secret}@{host}"
+    assert launch_fake(DATA, 2, "--confirm-draws", 2, "--storage", url) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("dashboard: ")]
+    assert line.startswith(
+        'dashboard: optimise dashboard --storage "$OPTIMISE_STORAGE"  (first export '
+        f"OPTIMISE_STORAGE=<your --storage URL>, {head}://{user}:***@{host}; http://"
+    ), line
+    assert secret not in out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import cli_command, cli_env, run_cli
+from tests.processes import CEILING_S, Child
 
 
 def launch(model: str, checkpoint: Path | None, data: Path, n: int = 4, *extra: str) -> int:
@@ -224,8 +224,18 @@ def test_both_models_export_and_best_chooses_between_them(workdir, checkpoints, 
     best = json.loads((workdir / "store/best/AAPL.json").read_text())
     winner = min((toto, kronos), key=lambda r: r["validation"]["price_mae"])
     selection = best["metadata"].pop("best_selection")
+    assert best.pop("config_path") == f"store/{best['model']}/AAPL.json"
+    assert best["metadata"].pop("selection_metric") == "validation_price_mae"
+    assert best["metadata"].pop("selection_value") == best["validation"]["price_mae"]
+    candidates = best["metadata"].pop("candidate_pct_return_mae")
+    if winner is kronos and winner["validation"]["beats_naive"] is False:
+        # Kronos, finalised second, loses to naive: it never displaces Toto's record in best/
+        assert best == toto and candidates == {"toto": toto["validation"]["return_mae"]}
+        assert "does not beat naive on validation" in capsys.readouterr().out
+        return
     assert best == winner
     assert {c["model"] for c in selection["compared"]} == {"toto", "kronos"}
+    assert candidates == {r["model"]: r["validation"]["return_mae"] for r in (toto, kronos)}
 
 
 def free_port() -> int:
@@ -237,33 +247,19 @@ def free_port() -> int:
 def test_the_dashboard_serves_the_storage_on_localhost(workdir, sample_data):
     assert launch("fake", None, sample_data, 2) == 0
     port = free_port()
-    server = subprocess.Popen(
-        cli_command(
-            "dashboard", "--storage", f"sqlite:///{workdir / 'studies.db'}", "--port", str(port)
-        ),
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as reply:
-                    studies = json.loads(reply.read())["study_summaries"]
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    storage = f"sqlite:///{workdir / 'studies.db'}"
+    with Child(
+        cli_command("dashboard", "--storage", storage, "--port", port), env=cli_env()
+    ) as server:
+        server.wait_for_line(rf"on http://127\.0\.0\.1:{port}/dashboard")  # printed once bound
+        url = f"http://127.0.0.1:{port}/api/studies"
+        with urllib.request.urlopen(url, timeout=CEILING_S) as reply:
+            studies = json.loads(reply.read())["study_summaries"]
         assert [s["study_name"] for s in studies] == ["fake:AAPL:v20-t20-h1:trading"]
         connections = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
         listening = [line for line in connections.splitlines() if f":{port} " in line]
-        assert listening and all("127.0.0.1:" in line for line in listening)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        assert listening and all("127.0.0.1:" in line for line in listening), server.describe()
+        server.stop()
 
 
 def test_checkpoint_init_refuses_to_overwrite_and_unknown_presets(tmp_path, capsys):
@@ -327,12 +323,12 @@ def test_export_all_finalises_every_study_of_the_model_including_other_metrics_a
     ):
         assert name in out
     assert (workdir / "exported" / "fake" / "MSFT.json").exists()
-    # both AAPL studies export to one file: the second names the record it replaces, once per
-    # file (the model's record and best/)
-    line = "AAPL.json: replaced the fake record of study fake:AAPL:v20-t20-h1 trial"
-    assert out.count("fake/" + line) == 1 and out.count("best/" + line) == 1
+    # both AAPL studies keep their own records; the live one is the first exported, and the
+    # other metric's study (an experiment) leaves it, saying so once
+    line = "exported/fake/AAPL.json: kept the live record of study fake:AAPL:v20-t20-h1 trial"
+    assert out.count(line) == 1 and "metric price_mae, this study's return_mae" in out
+    assert "replaced the fake record" not in out
     record = json.loads((workdir / "exported" / "fake" / "AAPL.json").read_text())
-    assert record["metadata"]["study_name"] in (
-        "fake:AAPL:v20-t20-h1",
-        "fake:AAPL:v20-t20-h1:return_mae",
-    )
+    assert record["metadata"]["study_name"] == "fake:AAPL:v20-t20-h1"
+    for stem in ("fake_AAPL_v20-t20-h1", "fake_AAPL_v20-t20-h1_return_mae"):
+        assert (workdir / "exported" / "fake" / "studies" / f"{stem}.json").exists()

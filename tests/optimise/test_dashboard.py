@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +14,7 @@ import optuna
 
 from optimise.dashboard import is_loopback, read_only
 from tests.conftest import cli_command, cli_env
+from tests.processes import CEILING_S, Child
 
 
 def free_port() -> int:
@@ -24,38 +25,19 @@ def free_port() -> int:
 
 def request(url: str, method: str = "GET") -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
+        asked = urllib.request.Request(url, method=method)
+        with urllib.request.urlopen(asked, timeout=CEILING_S) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def wait_for(url: str, proc: subprocess.Popen) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise AssertionError("dashboard exited")
-        try:
-            request(url)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("dashboard did not start")
-
-
 def test_read_only_dashboard_refuses_delete_and_keeps_the_study(workdir: Path) -> None:
     optuna.create_study(study_name="keep", storage="sqlite:///studies.db")
     port = free_port()
-    log = open(workdir / "dashboard.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        cli_command("dashboard", "--read-only", "--port", port),
-        env=cli_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/api/studies", proc)
+    with Child(cli_command("dashboard", "--read-only", "--port", port), env=cli_env()) as proc:
+        proc.wait_for_line(rf"on {re.escape(base)}/dashboard \(read-only\)")  # once bound
         status, body = request(f"{base}/api/studies")
         assert status == 200 and b"keep" in body
         study_id = json.loads(body)["study_summaries"][0]["study_id"]
@@ -63,13 +45,7 @@ def test_read_only_dashboard_refuses_delete_and_keeps_the_study(workdir: Path) -
         assert status == 403 and b"read-only" in body
         status, _ = request(f"{base}/api/studies/{study_id}/note", "PUT")
         assert status == 403
-    finally:
-        proc.terminate()
-        try:
-            assert proc.wait(timeout=60) == 0  # SIGTERM shuts the server down cleanly
-        finally:
-            proc.kill()
-            log.close()
+        assert proc.stop() == 0, proc.describe()  # SIGTERM shuts the server down cleanly
     assert [s.study_name for s in optuna.get_all_study_summaries("sqlite:///studies.db")] == [
         "keep"
     ]
@@ -83,7 +59,7 @@ def test_a_port_in_use_is_one_line_and_exit_code_2(workdir: Path) -> None:
         port = busy.getsockname()[1]
         result = subprocess.run(
             cli_command("dashboard", "--port", port), env=cli_env(), capture_output=True,
-            text=True, timeout=60,
+            text=True, timeout=CEILING_S,
         )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

@@ -29,6 +29,7 @@ def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_threa
         status = run_cli(
             "launch", *common, "--symbols", "MSFT", "--n-trials", 4, "--seed", 3,
             "--no-progress", "--confirm-candidates", 2, "--confirm-draws", 2,
+            "--no-default-comparison",  # the defaults' 192-sample 7-step paths: minutes here
         )  # fmt: skip
     assert status == 0
     horizon = 7 if model == "kronos" else 1  # the trading task's path

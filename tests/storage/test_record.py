@@ -20,6 +20,11 @@ from storage.store import read_record, record_path
 from tests.conftest import REPO, launch_fake
 
 SCHEMA_DOC = REPO / "docs" / "store-schema.md"
+#: keys only ``best/`` records carry
+BEST_ONLY = (
+    "best_selection", "config_path", "selection_metric", "selection_value",
+    "candidate_pct_return_mae",
+)  # fmt: skip
 Schema = dict[str, tuple[str, str]]  # key path -> (type, "required" | "optional")
 
 
@@ -90,7 +95,7 @@ def check_keys(obj: dict, schema: Schema, prefix: str = "", *, every: bool) -> I
         if p.startswith(prefix) and re.fullmatch(r"[a-z_]+", p[len(prefix) :])
     }
     for key, (_, required) in children.items():
-        wanted = required == "required" or (every and key not in ("best_selection", "per_step"))
+        wanted = required == "required" or (every and key not in BEST_ONLY + ("per_step",))
         if wanted and key not in obj:
             yield f"missing {prefix}{key}"
     for key, value in obj.items():
@@ -147,10 +152,16 @@ def test_a_real_export_round_trips_and_has_exactly_the_documented_keys(
         assert Record.from_json(record.to_json()) == record
         assert (json.dumps(record.to_json(), indent=2) + "\n").encode() == data  # byte for byte
         assert list(check_keys(json.loads(data), schema, every=every)) == [], model
-    assert records["best"].metadata.best_selection is not None
-    assert records["best"] == records["fake"].with_best_selection(
-        records["best"].metadata.best_selection
-    )
+    chosen = records["best"]
+    assert chosen.metadata.best_selection is not None
+    assert chosen.config_path == "store/fake/AAPL.json"  # the store as given, as trading writes
+    assert chosen.metadata.selection_metric == "validation_pct_return_mae"  # trading: return_mae
+    assert chosen.metadata.selection_value == chosen.validation.return_mae
+    assert chosen.metadata.candidate_pct_return_mae == {"fake": chosen.validation.return_mae}
+    only_best = {"best_selection", "selection_metric", "selection_value",
+                 "candidate_pct_return_mae"}  # fmt: skip
+    meta = dataclasses.replace(chosen.metadata, **dict.fromkeys(only_best))
+    assert dataclasses.replace(chosen, config_path=None, metadata=meta) == records["fake"]
 
 
 def test_a_record_of_an_older_version_keeps_its_keys_and_their_order() -> None:

@@ -16,10 +16,12 @@ import pytest
 from storage.exceptions import StorageError
 from storage.record import Record
 from storage.store import (
+    Publish,
     Written,
     check_writable,
     read_record,
     record_path,
+    study_record_path,
     update_best,
     write_json_atomic,
     write_record,
@@ -206,8 +208,11 @@ def test_a_record_with_other_windows_is_not_compared(tmp_path: Path) -> None:
             "reason": "different windows (v20-t20 vs v60-t20)",
         }
     ]
-    # kronos re-finalised on the same windows: compared again, and it wins.
-    write_record(tmp_path, record("kronos", "AAPL", 3.0, windows=(60, 20, 1), created_at=T2))
+    # kronos re-finalised on the same windows (and made live): compared again, and it wins.
+    promote = Publish(promote=True)
+    write_record(
+        tmp_path, record("kronos", "AAPL", 3.0, windows=(60, 20, 1), created_at=T2), promote
+    )
     assert best(tmp_path)["model"] == "kronos"
     assert [c["model"] for c in selection(tmp_path)["compared"]] == ["kronos", "toto"]
     assert selection(tmp_path)["excluded"] == []
@@ -368,8 +373,9 @@ def test_a_corrupt_own_record_is_replaced(tmp_path: Path) -> None:
 def test_written_summarises_what_it_replaced(tmp_path: Path) -> None:
     first = write_record(tmp_path, record("toto", "AAPL", 2.0, trial=1))
     assert first == Written(
-        record_path(tmp_path, "toto", "AAPL"), None, record_path(tmp_path, "best", "AAPL"), None
-    )
+        record_path(tmp_path, "toto", "AAPL"), None, record_path(tmp_path, "best", "AAPL"), None,
+        study_record_path(tmp_path, "toto", "toto:AAPL:v20-t20-h1"), live=True,
+    )  # fmt: skip
     second = write_record(tmp_path, record("toto", "AAPL", 1.5, trial=2))
     old = {
         "model": "toto",

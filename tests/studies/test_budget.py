@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from storage.database import Database
 from tests.conftest import PG_ADMIN, cli_command, cli_env
+from tests.processes import Child
 from tests.studies.test_crash_recovery import complete_count, launch_args, wait_for
 
 NAME = "fake:AAPL:v20-t20-h1:trading"
@@ -21,18 +22,23 @@ NAME = "fake:AAPL:v20-t20-h1:trading"
 def run_workers(url: str, workdir: Path, data: Path, n_workers: int, n_trials: int) -> None:
     args = launch_args(data, url, workdir, n_trials)
     workers = [
-        subprocess.Popen(
-            cli_command(*args),
-            env=cli_env(FAKE_TRIAL_SLEEP="0.05"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n_workers)
+        Child(cli_command(*args), env=cli_env(FAKE_TRIAL_SLEEP="0.05")) for _ in range(n_workers)
     ]
     for worker in workers:
-        _, err = worker.communicate(timeout=240)
-        assert worker.returncode == 0, err
+        code, out = worker.finish()
+        assert code == 0, out
+
+
+def assert_quiet_outages(output: str) -> None:
+    """Issue 21, item 7: a worker's outages are one line each and one line when the database
+    is back, whichever thread met them; nothing from Optuna's logger or ours at warning level
+    (Optuna's ``Caught an error from sqlalchemy … [SQL: …]``, a heartbeat's own warning)."""
+    lines = output.splitlines()
+    assert not [x for x in lines if x.startswith(("[W ", "[E ", "WARNING ", "[SQL"))], output
+    assert "Caught an error from sqlalchemy" not in output and "invalid data" not in output
+    outages = [x for x in lines if x.startswith("warning: database unavailable (")]
+    recoveries = [x for x in lines if x.startswith("database back after ")]
+    assert len(outages) == len(recoveries), output
 
 
 def assert_exact(url: str, n_trials: int, workdir: Path) -> optuna.Study:
@@ -63,14 +69,8 @@ def test_four_workers_on_sqlite_finish_exactly_the_budget(workdir, sample_data):
 def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workdir, sample_data):
     database = postgres_url.rsplit("/", 1)[1]
     args = launch_args(sample_data, postgres_url, workdir, 12)
-    worker = subprocess.Popen(
-        cli_command(*args),
-        env=cli_env(FAKE_TRIAL_SLEEP="0.2"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(lambda: complete_count(postgres_url) >= 3)
+    worker = Child(cli_command(*args), env=cli_env(FAKE_TRIAL_SLEEP="0.2"))
+    wait_for(lambda: complete_count(postgres_url) >= 3, worker)
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
         admin.execute(
@@ -79,11 +79,12 @@ def test_a_worker_that_loses_postgres_for_seconds_carries_on(postgres_url, workd
         )
         time.sleep(4)
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
-    _, err = worker.communicate(timeout=120)
-    assert worker.returncode == 0, err
+    code, err = worker.finish()
+    assert code == 0, err
     # it noticed (one warning naming the driver's reason), retried and carried on
     assert err.count("warning: database unavailable (") == 1, err
     assert "InvalidatePoolError" not in err and "database back after" in err
+    assert_quiet_outages(err)
     study = optuna.load_study(study_name=NAME, storage=Database.open(postgres_url).optuna)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 12
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
@@ -103,18 +104,10 @@ def test_each_queued_trial_is_taken_by_exactly_one_worker(backend, request, work
     for params in queued:
         study.enqueue_trial(params)
     args = launch_args(sample_data, url, workdir, 13)
-    workers = [
-        subprocess.Popen(
-            cli_command(*args),
-            env=cli_env(FAKE_TRIAL_SLEEP="0.05"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    errors = [w.communicate(timeout=240)[1] for w in workers]
-    assert all(w.returncode == 0 for w in workers), errors
+    workers = [Child(cli_command(*args), env=cli_env(FAKE_TRIAL_SLEEP="0.05")) for _ in range(4)]
+    done = [w.finish() for w in workers]
+    errors = [out for _, out in done]
+    assert all(code == 0 for code, _ in done), errors
     assert not any("failed by another worker" in e for e in errors)
     trials = optuna.load_study(study_name=NAME, storage=Database.open(url).optuna).trials
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 13 == len(trials)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import pytest
@@ -20,6 +21,9 @@ from optuna.trial import TrialState
 from storage.rdb import open_storage
 from storage.urls import parse
 from tests.conftest import cli_command, cli_env, run_cli_process
+from tests.processes import Child, wait_until
+
+T = TypeVar("T")
 
 NAME = "fake:AAPL:v20-t20-h1:trading"
 
@@ -58,14 +62,10 @@ def load(url: str) -> optuna.Study:
     return optuna.load_study(study_name=NAME, storage=storage_for(url))
 
 
-def wait_for(predicate, timeout: float = 60.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+def wait_for(predicate: Callable[[], T | None], *workers: Child) -> T:
+    """``predicate``'s first true value, polled while ``workers`` (which bring it about) run:
+    fails at once, with what they printed, when one of them ends first (``tests/processes.py``)."""
+    return wait_until(predicate, *workers, what="the study's state")
 
 
 def running_trial_of(url: str, pid: int):
@@ -92,17 +92,12 @@ def complete_count(url: str) -> int:
 def test_a_launch_killed_mid_study_resumes_to_exactly_n(workdir: Path, sample_data: Path):
     url = f"sqlite:///{workdir / 'studies.db'}"
     args = launch_args(sample_data, url, workdir, 10)
-    worker = subprocess.Popen(
-        cli_command(*args),
-        env=cli_env(FAKE_TRIAL_SLEEP="0.4"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(lambda: complete_count(url) >= 3)
-    killed = wait_for(lambda: running_trial_of(url, worker.pid))
+    worker = Child(cli_command(*args), env=cli_env(FAKE_TRIAL_SLEEP="0.4"))
+    wait_for(lambda: complete_count(url) >= 3, worker)
+    killed = wait_for(lambda: running_trial_of(url, worker.pid), worker)
     before = {t.number: t.value for t in load(url).get_trials(states=(TrialState.COMPLETE,))}
     os.kill(worker.pid, signal.SIGKILL)
-    worker.wait()
+    worker.finish()
     assert load(url).trials[killed.number].state == TrialState.RUNNING
 
     result = run_cli_process(*args)
@@ -125,28 +120,17 @@ def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int)
     the first worker finishes the study before the victim holds a trial."""
     args = launch_args(data, url, workdir, n_trials)
     env = cli_env(FAKE_TRIAL_SLEEP="0.3")
-    first = subprocess.Popen(
-        cli_command(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    wait_for(lambda: complete_count(url) >= 1)  # study created; now the others join
-    workers = [first] + [
-        subprocess.Popen(
-            cli_command(*args),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    first = Child(cli_command(*args), env=env)
+    wait_for(lambda: complete_count(url) >= 1, first)  # study created; now the others join
+    workers = [first] + [Child(cli_command(*args), env=env) for _ in range(3)]
     victim = workers[2]
-    killed = wait_for(lambda: running_trial_of(url, victim.pid))
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    killed = wait_for(lambda: running_trial_of(url, victim.pid), victim)
+    victim.process.send_signal(signal.SIGKILL)
+    victim.finish()
     for w in workers:
         if w is not victim:
-            _, err = w.communicate(timeout=180)
-            assert w.returncode == 0, err
+            code, out = w.finish()
+            assert code == 0, out
 
     study = load(url)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == n_trials
@@ -224,18 +208,12 @@ def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, sample_data: 
     # polls slowly on a busy CPU (with 8 trials it once finished first and exited 0)
     n_trials = 30
     args = launch_args(sample_data, url, workdir, n_trials)
-    worker = subprocess.Popen(
-        cli_command(*args),
-        env=cli_env(FAKE_TRIAL_SLEEP="0.4"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(lambda: complete_count(url) >= 2)
-    wait_for(lambda: running_trial_of(url, worker.pid))
-    worker.send_signal(signal.SIGINT)
-    _, err = worker.communicate(timeout=30)
-    assert worker.returncode == 130
+    worker = Child(cli_command(*args), env=cli_env(FAKE_TRIAL_SLEEP="0.4"))
+    wait_for(lambda: complete_count(url) >= 2, worker)
+    wait_for(lambda: running_trial_of(url, worker.pid), worker)
+    worker.process.send_signal(signal.SIGINT)
+    code, err = worker.finish()
+    assert code == 130, err
     assert "Traceback" not in err and "resume" in err
     study = load(url)
     assert not study.get_trials(states=(TrialState.RUNNING,))

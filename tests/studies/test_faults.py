@@ -24,6 +24,8 @@ from optuna.trial import TrialState
 
 from storage.database import Database
 from tests.conftest import PG_ADMIN, REPO, cli_command, cli_env
+from tests.processes import Child
+from tests.studies.test_budget import assert_quiet_outages
 from tests.studies.test_crash_recovery import launch_args, wait_for
 
 NAME = "fake:MSFT:v20-t20-h1:trading"
@@ -112,22 +114,20 @@ def test_fault_rounds(postgres_url: str, workdir: Path) -> None:
         # 1. three workers; connections dropped twice, once refused for 3 s
         n += 12
         workers = [
-            subprocess.Popen(
+            Child(
                 cli_command(*args_for(postgres_url, workdir, n)),
                 env=cli_env(FAKE_TRIAL_SLEEP="0.1"),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
+            )
             for _ in range(3)
         ]
-        wait_for(lambda: complete_count(postgres_url) >= n - 9, timeout=120)  # noqa: B023
+        wait_for(lambda: complete_count(postgres_url) >= n - 9, *workers)  # noqa: B023
         drop_connections(database)
-        wait_for(lambda: complete_count(postgres_url) >= n - 5, timeout=120)  # noqa: B023
+        wait_for(lambda: complete_count(postgres_url) >= n - 5, *workers)  # noqa: B023
         drop_connections(database, refuse_s=3.0)
         for worker in workers:
-            _, err = worker.communicate(timeout=240)
-            assert worker.returncode == 0, f"round {round_number}: {err}"
+            code, out = worker.finish()
+            assert code == 0, f"round {round_number}: {out}"
+            assert_quiet_outages(out)  # one line per outage and one when it ends, no more
         check_round(postgres_url, n, workdir)
 
         # 2. finalisers killed at three moments; the next export repairs at once

@@ -48,6 +48,9 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, sample_
     assert record["config"]["name"] and set(record["config"]) >= {"drift", "noise"}
     best = json.loads((workdir / "store" / "best" / "AAPL.json").read_text())
     assert best["metadata"].pop("best_selection")["compared"][0]["model"] == "fake"
+    assert best.pop("config_path") == "store/fake/AAPL.json"  # the trading code's keys
+    for key in ("selection_metric", "selection_value", "candidate_pct_return_mae"):
+        best["metadata"].pop(key)
     assert best == record
     assert "sqlite:///studies.db" == record["metadata"]["storage"]
 
@@ -93,7 +96,7 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
                     self.task, self.horizon = inner.task, inner.horizon
 
                 def forecast(self, targets, config, seed):
-                    scored.append(int(targets[-1]))
+                    scored.append((int(targets[-1]), config))
                     return inner.forecast(targets, config, seed)
 
                 def forecast_quantiles(self, targets, config, seed, quantiles):  # the picture
@@ -127,7 +130,10 @@ def test_concurrent_finalisers_score_once(workdir: Path, sample_data: Path):
         t.join()
     assert len(results) == 6
     assert sum(r.scored_here for r in results) == 1
-    assert scored.count(len(bars) - 1) == 1  # the test window was forecast once
+    on_test = [config for last, config in scored if last == len(bars) - 1]
+    default = backend.space.trading_default()
+    # the test window was forecast once by the winner, once by the trading code's defaults
+    assert sorted(config == default for config in on_test) == [False, True]
     assert len({json.dumps(r.record.to_json(), sort_keys=True) for r in results}) == 1
 
 
