@@ -120,7 +120,10 @@ def table(rows: list[dict[str, object]]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        config = ", ".join(f"{k} {v}" for k, v in r["config"].items())  # type: ignore[union-attr]
+        config = ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in r["config"].items()  # type: ignore[union-attr]
+        )
         lines.append(
             f"| {r['preset']} | {r['model']} | {r['symbol']} | {r['tuned_for']} | {config} "
             f"| {r['objective']} {r['confirmed']:.6g} "

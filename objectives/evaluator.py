@@ -6,8 +6,9 @@ A backend owns one loaded model. ``backend.evaluator(bars)`` binds it to one sym
 returns an :class:`Evaluator` whose ``forecast_close`` runs both stages:
 
 * stage 1, expensive: the model's forward passes, which depend only on the window and on the
-  backend's ``STAGE1_PARAMS`` (e.g. Kronos ``max_context`` and ``clip``); computed in batches
-  across windows and cached in a :class:`objectives.cache.BoundedCache`;
+  backend's ``STAGE1_PARAMS`` (e.g. Kronos ``max_context`` and ``clip``); computed window by
+  window and cached in a :class:`objectives.cache.BoundedCache`, and, when the backend has
+  one, in the folder of a :class:`objectives.disk_cache.DiskCache` shared by every process;
 * stage 2, per trial: sampling and aggregation, milliseconds once stage 1 is warm.
 
 Seeds are common random numbers (docs/design-notes.md, "Seeds"): every trial of a study samples
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
@@ -32,6 +33,7 @@ import numpy as np
 
 from objectives.bars import Bars
 from objectives.cache import BoundedCache
+from objectives.disk_cache import DiskCache, Stage1Disk
 from objectives.exceptions import DataError
 from objectives.forecasts import Forecast
 from objectives.metrics import Metrics, score
@@ -107,7 +109,8 @@ class Backend(Protocol):
 
 class BoundEvaluator(Generic[S]):
     """What both backends' evaluators share: the bars, their fingerprint, the target check and
-    the per-window stage-1 cache lookup (each window computed alone on a miss)."""
+    the per-window stage-1 cache lookup (each window computed alone on a miss): memory first,
+    then the disk cache ``stage1_disk`` when the backend has one."""
 
     def __init__(
         self,
@@ -116,9 +119,11 @@ class BoundEvaluator(Generic[S]):
         bars: Bars,
         task: Task = LEVELS,
         horizon: int = 1,
+        stage1_disk: Stage1Disk | None = None,
     ) -> None:
         self.space = space
         self.stage1_cache = stage1_cache
+        self.stage1_disk = stage1_disk
         self.bars = bars
         self.fingerprint = bars.fingerprint()
         self.task = task
@@ -140,13 +145,30 @@ class BoundEvaluator(Generic[S]):
                 raise DataError(f"target row {i} is outside 1..{len(self.bars)}")
         return rows
 
-    def stage1(self, targets: list[int], key: Hashable, compute: Callable[[int], V]) -> list[V]:
+    def stage1(
+        self,
+        targets: list[int],
+        key: Hashable,
+        compute: Callable[[int], V],
+        content: Callable[[int], Sequence[object]] | None = None,
+    ) -> list[V]:
         """Each target's stage 1 under ``key`` (what besides the window it depends on), from
-        the cache or ``compute(target)``; the list follows ``targets``."""
+        the memory cache, else the disk cache, else ``compute(target)``; the list follows
+        ``targets``. ``content(target)`` is what the disk cache keys the value by: everything
+        it is a function of (the rows the window reads, the stage-1 settings), not positions,
+        so a dataset with bars appended finds the windows it shares with the old one."""
         found: dict[int, V] = {}
+        disk = self.stage1_disk if content is not None else None
         for i in dict.fromkeys(targets):
             cache_key = (self.fingerprint, i, key)
-            found[i] = self.stage1_cache.get_or_compute(cache_key, lambda i=i: compute(i))
+            value = self.stage1_cache.get(cache_key)
+            if value is None:
+                if disk is None or content is None:
+                    value = compute(i)
+                else:
+                    value = disk.get_or_compute(content(i), lambda i=i: compute(i))
+                value = self.stage1_cache.put(cache_key, value)
+            found[i] = value
         return [found[i] for i in targets]
 
 
@@ -156,9 +178,13 @@ def load_backend(
     checkpoint: str | None = None,
     tokenizer: str | None = None,
     device: str = "cpu",
+    disk_cache: DiskCache | None = None,
 ) -> Backend:
-    """Load the backend ``name`` (``toto`` or ``kronos``); ``None`` takes the published default."""
-    return _module(name).load(checkpoint=checkpoint, tokenizer=tokenizer, device=device)
+    """Load the backend ``name`` (``toto`` or ``kronos``); ``None`` takes the published default.
+    ``disk_cache``: the stage-1 cache's second level, shared with other processes (none by
+    default; the command line opens the user's, :func:`objectives.disk_cache.open_cache`)."""
+    extra = {} if disk_cache is None else {"disk_cache": disk_cache}
+    return _module(name).load(checkpoint=checkpoint, tokenizer=tokenizer, device=device, **extra)
 
 
 def load_space(name: str) -> SearchSpace[Settings]:

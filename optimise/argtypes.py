@@ -35,3 +35,25 @@ def top(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1 (give how many settings to show)")
     return value
+
+
+def size(text: str) -> str:
+    """``--cache-size``: bytes, or a number with K, M, G or T (kept as given, checked here)."""
+    from objectives.disk_cache import parse_size
+
+    try:
+        parse_size(text)
+    except OptimiseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def seconds(text: str) -> float:
+    """``--watch``: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value

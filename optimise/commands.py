@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
 
+from errors import EXIT_USAGE
 from objectives.exceptions import DataError
 from objectives.tasks import LEVELS, Task
-from optimise.setup import contexts, warn_if_not_upper_case
+from optimise.setup import contexts, warn_if_not_upper_case, window_spec
 from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources, take_study_sources
+from optimise.sweep import Outcome, Steps, load_each, run_sweep
 from optimise.tables import print_table
 from storage.database import Database
 from storage.exceptions import StorageError
@@ -26,7 +30,10 @@ from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
 from studies.open import open_study, storage_arg
 from studies.refresh import Refresh, latest_periods, resolve_period, split_name
-from studies.worker import WorkerSettings, run_study
+from studies.worker import RunOutcome, WorkerSettings, run_study
+
+if TYPE_CHECKING:
+    import optuna
 
 SUMMARY_HEADER = [
     "study",
@@ -39,6 +46,8 @@ SUMMARY_HEADER = [
     "test price skill",
     "export",
 ]
+#: a sweep's table (``launch`` of several symbols): each symbol, its winner and its status
+SWEEP_HEADER = ["symbol", *SUMMARY_HEADER[:2], "winner", *SUMMARY_HEADER[2:], "status"]
 
 
 def _check_launch_flags(args: argparse.Namespace) -> None:
@@ -95,43 +104,73 @@ def launch(args: argparse.Namespace) -> int:
     if taken is not None:
         print(taken, file=sys.stderr)
     args.data_dir = args.data_dir or DEFAULT_DATA_DIR
-    ctxs = contexts(args)
-    if is_sqlite(url):
+    plan = load_each(args, window_spec(args))  # a sweep reports and skips unusable CSVs
+    ctxs = contexts(args, plan.bars) if plan.bars else []
+    if is_sqlite(url) and ctxs:
         print(
             "note: SQLite suits workers on this machine only; for several hosts use "
             "--storage postgresql+psycopg://USER@HOST/DB",
             file=sys.stderr,
         )
-    db = db or open_db()
+    db = db or (open_db() if ctxs else None)
+    progress = not args.no_progress and sys.stderr.isatty()
     settings = WorkerSettings(
         heartbeat_interval_s=args.heartbeat,
         grace_period_s=args.grace,
-        progress=not args.no_progress and sys.stderr.isatty(),
-        database_file=db.sqlite_file,
+        progress=progress,
+        database_file=db.sqlite_file if db is not None else None,
     )
-    rows = []
-    for ctx in ctxs:
+    outcomes = run_sweep(
+        plan, ctxs, _launch_steps(args, db, settings), db.ledger if db else None,
+        args.n_trials, progress=progress,
+    )  # fmt: skip
+    if plan.sweep:
+        print_table(SWEEP_HEADER, [_sweep_row(o) for o in outcomes])
+    else:
+        print_table(SUMMARY_HEADER, [_summary_row(o.study or o.symbol, o.trials, o.done)
+                                     for o in outcomes])  # fmt: skip
+    unfinished = [o.study or o.symbol for o in outcomes if o.failure is None and o.done is None]
+    if unfinished:
+        print(f"not finished (resume with the same command): {', '.join(unfinished)}")
+    failed = [o.symbol for o in outcomes if o.failure is not None]
+    if failed:
+        print(
+            f"failed: {len(failed)} of {len(outcomes)} symbols ({', '.join(failed)}): fix what "
+            "their error lines say and run the same command again (the others resume)",
+            file=sys.stderr,
+        )
+    if db is not None:
+        print(_dashboard_hint(args.storage, db.label))
+    return EXIT_USAGE if failed else 0
+
+
+def _launch_steps(args: argparse.Namespace, db: Database | None, settings: WorkerSettings) -> Steps:
+    """Open, run and finalise one symbol's study, as ``launch`` does."""
+
+    def open_one(ctx: StudyContext) -> optuna.Study:
+        assert db is not None
         refreshed = _refresh(args, db, ctx)
-        study = open_study(
+        return open_study(
             db.optuna, ctx, storage_label=db.label, warm_start=not args.no_warm_start,
             previous=refreshed.candidates if refreshed else (),
             previous_study=refreshed.previous.name if refreshed else None,
+            seed_given=getattr(args, "seed_given", False),
         )  # fmt: skip
-        outcome = run_study(study, ctx, db.ledger, args.n_trials, settings, args.timeout)
-        done: Finalised | None = None
-        if outcome.reached:
-            done = finalise(
-                study, ctx, db.ledger, Path(args.store), db.label,
-                _finalise_settings(args, float(args.grace)),
-            )  # fmt: skip
-            _report(done)
-        rows.append(_summary_row(ctx.name, f"{outcome.finished}/{outcome.target}", done))
-    print_table(SUMMARY_HEADER, rows)
-    unfinished = [r[0] for r in rows if r[-1] == "-"]
-    if unfinished:
-        print(f"not finished (resume with the same command): {', '.join(unfinished)}")
-    print(_dashboard_hint(args.storage, db.label))
-    return 0
+
+    def run_one(study: optuna.Study, ctx: StudyContext) -> RunOutcome:
+        assert db is not None
+        return run_study(study, ctx, db.ledger, args.n_trials, settings, args.timeout)
+
+    def finalise_one(study: optuna.Study, ctx: StudyContext, wait: bool) -> Finalised:
+        assert db is not None
+        chosen = _finalise_settings(args, float(args.grace))
+        if not wait:  # another worker's finalisation: raise at once (the sweep comes back)
+            chosen = dataclasses.replace(chosen, wait_s=0.0)
+        done = finalise(study, ctx, db.ledger, Path(args.store), db.label, chosen)
+        _report(done)
+        return done
+
+    return Steps(open_one, run_one, finalise_one)
 
 
 def _dashboard_hint(given: str | None, label: str) -> str:
@@ -178,16 +217,31 @@ def export(args: argparse.Namespace) -> int:
     url = resolve(args.storage)
     _require_existing(url)
     db = Database.open(url)
-    if args.all:
-        ctxs = _contexts_of_every_study(args, db.optuna)
-    else:
+    if not args.all:
         fill_from(args, study_sources(args, db.optuna), "the study")
-        ctxs = contexts(args)
+    rows = []
+    skipped = _current_records(args, db)  # nothing loaded or rewritten for these
+    for name, done in skipped.items():
+        print(
+            f"{name}: record is current (trial {done.record.metadata.trial_number}, "
+            f"{done.record.metadata.complete_trials} complete trials: {done.path}); nothing "
+            "rewritten (--force publishes it again)"
+        )
+        _report(done)
+        rows.append(_summary_row(name, "-", done))
+    if args.all:
+        ctxs = _contexts_of_every_study(args, db.optuna, skip=set(skipped))
+    else:
+        symbols = {done.record.symbol for done in skipped.values()}
+        rest = [s for s in dict.fromkeys(args.symbols) if s not in symbols]
+        ctxs = contexts(argparse.Namespace(**{**vars(args), "symbols": rest})) if rest else []
         for ctx in ctxs:
             resolve_period(db.optuna, ctx, db.label, refresh=False)  # the data's period
-    rows = []
     for ctx in ctxs:
-        study = open_study(db.optuna, ctx, create=False, storage_label=db.label)
+        study = open_study(
+            db.optuna, ctx, create=False, storage_label=db.label,
+            seed_given=getattr(args, "seed_given", False),
+        )  # fmt: skip
         done = finalise(
             study, ctx, db.ledger, Path(args.store), db.label, _finalise_settings(args, 60.0)
         )
@@ -197,13 +251,49 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[StudyContext]:
-    """One context per study of ``args.model`` in the database, as each study recorded it."""
+def _current_records(args: argparse.Namespace, db: Database) -> dict[str, Finalised]:
+    """The studies ``export`` names whose record is current (:func:`studies.current.current`:
+    the same round and trials, the store's files as publishing would write them), by name;
+    none with ``--force``, ``--promote`` or ``--replace-foreign``. Reads the data, never the
+    model."""
+    import optuna
+
+    from objectives.bars import load_bars
+    from studies.current import current
+
+    if args.force or args.promote or args.replace_foreign:
+        return {}
+    settings = _finalise_settings(args, 60.0)
+    found = {}
+    for name in _exported_study_names(args, db):
+        try:
+            study = optuna.load_study(study_name=name, storage=db.optuna)
+        except KeyError:
+            continue  # named as missing by the export itself
+        given = argparse.Namespace(**vars(args))
+        if args.all:
+            fill_from(given, study.user_attrs.get("sources"), f"study {name}")
+        try:
+            bars = load_bars(Path(given.data_dir or DEFAULT_DATA_DIR), study.user_attrs["symbol"])
+        except (DataError, KeyError, OSError):
+            continue  # the export says what is wrong
+        done = current(study, db.ledger, args.store, bars, settings)
+        if done is not None:
+            found[name] = done
+    return found
+
+
+def _contexts_of_every_study(
+    args: argparse.Namespace, storage: Any, skip: set[str] | None = None
+) -> list[StudyContext]:
+    """One context per study of ``args.model`` in the database, as each study recorded it
+    (but those in ``skip``)."""
     import optuna
 
     from objectives.bars import load_bars
     from objectives.evaluator import load_backend
     from objectives.windows import WindowSpec
+    from optimise.setup import disk_cache
 
     prefix = f"{args.model}:"
     summaries = [
@@ -214,6 +304,7 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
     summaries = [s for s in summaries if s.study_name in latest]
     if not summaries:
         raise StudyError(f"no {args.model} studies in the database; run `optimise launch` first")
+    summaries = [s for s in summaries if s.study_name not in (skip or ())]
     backends: dict[tuple, Any] = {}
     ctxs = []
     for summary in sorted(summaries, key=lambda s: s.study_name):
@@ -224,7 +315,7 @@ def _contexts_of_every_study(args: argparse.Namespace, storage: Any) -> list[Stu
         if key not in backends:
             backends[key] = load_backend(
                 args.model, checkpoint=given.checkpoint, tokenizer=given.tokenizer,
-                device=args.device,
+                device=args.device, disk_cache=disk_cache(args),
             )  # fmt: skip
         bars = load_bars(Path(given.data_dir), attrs["symbol"])
         warn_if_not_upper_case(args, attrs["symbol"])
@@ -258,9 +349,12 @@ def _report(done: Finalised) -> None:
     """One line per store file replaced or left as it is (foreign files, another protocol's
     live record, a best record a naive-losing one may not displace), one warning per winner
     that loses to naive."""
-    for line in (*done.replaced, *done.notes):
+    for line in dict.fromkeys((*done.replaced, *done.notes)):  # each line once
         print(line)
     record, meta = done.record, done.record.metadata
+    if meta.warnings:
+        print(impossible_warning(meta.study_name, meta.trial_number, meta.warnings),
+              file=sys.stderr)  # fmt: skip
     if not record.validation.beats_naive:
         warning = naive_warning(
             meta.study_name, meta.trial_number, record.objective, record.validation
@@ -290,6 +384,15 @@ def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) 
     )
 
 
+def impossible_warning(study_name: str, trial_number: int, warnings: Sequence[str]) -> str:
+    """The one-line warning for a winner whose record lists impossible forecasts
+    (``metadata.warnings``: prices or band edges at or below 0, kept as computed)."""
+    return (
+        f"warning: {study_name}: the winner (trial {trial_number}) made impossible forecasts: "
+        + "; ".join(warnings)
+    )
+
+
 def naive_warning(study_name: str, trial_number: int, metric: str, validation: Scores) -> str:
     """The one-line warning for a winner that does not beat the last close on validation."""
     return (
@@ -300,28 +403,27 @@ def naive_warning(study_name: str, trial_number: int, metric: str, validation: S
 
 
 def status(args: argparse.Namespace) -> int:
-    from optimise.status import HEADER, study_rows
+    """The studies' table (``--wide``, ``--json``, ``--watch N``), or ``--top N``."""
+    from optimise.status import run_status
 
     if args.top is not None:
+        views = [f"--{k}" for k in ("wide", "json", "watch") if getattr(args, k, None)]
+        if views:
+            raise DataError(
+                f"{' and '.join(views)} shape the status table, not the leaderboard "
+                "(--top N takes --format and --out)"
+            )
         return _leaderboard(args, every_study=True)
     _refuse_leaderboard_flags(args)
+    if args.watch is not None and args.json:
+        raise DataError("--watch prints the table again; for scripts poll --json instead")
     url = resolve(args.storage)
     _require_existing(url)
-    db = Database.open(url)
-    rows, warnings = study_rows(db, getattr(args, "store", None))
-    if not rows:
-        print(f"no studies in {db.label}")
-        return 0
-    print_table(HEADER, rows)
-    for line in warnings:
-        print(line, file=sys.stdout if line.startswith("  ") else sys.stderr)
-    return 0
+    return run_status(args, Database.open(url))
 
 
 def _refuse_leaderboard_flags(args: argparse.Namespace) -> None:
     given = [f"--{k}" for k in ("format", "out") if getattr(args, k, None) is not None]
-    if args.command == "status":
-        given += [f"--{k}" for k in ("model", "symbols") if getattr(args, k, None) is not None]
     if given:
         raise DataError(f"{' and '.join(given)} only works with --top N (the leaderboard)")
 
@@ -383,6 +485,13 @@ def _exported_study_names(args: argparse.Namespace, db: Database) -> list[str]:
         base = study_name(args.model, check_symbol(symbol), spec, args.metric, args.task_spec)
         names.append(next((n for n in latest if split_name(n)[0] == base), base))
     return names
+
+
+def cache(args: argparse.Namespace) -> int:
+    """``optimise cache info|clear``: the stage-1 cache on disk."""
+    from optimise.cache import run_cache
+
+    return run_cache(args)
 
 
 def forecast(args: argparse.Namespace) -> int:
@@ -449,3 +558,14 @@ def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
         f"{test.skill:+.3f}" if test.skill is not None else "-",
         str(done.path) if done.live else f"{done.path} (not live)",
     ]
+
+
+def _sweep_row(outcome: Outcome) -> list[str]:
+    """A symbol's row of the sweep's table: ``ok`` with its winner, ``failed: <reason>``, or
+    ``unfinished`` (``--timeout``)."""
+    if outcome.done is None:
+        cells = [outcome.study or "-", outcome.trials, *["-"] * (len(SWEEP_HEADER) - 4)]
+    else:
+        cells = _summary_row(outcome.study or outcome.symbol, outcome.trials, outcome.done)
+        cells.insert(2, f"trial {outcome.done.record.metadata.trial_number}")
+    return [outcome.symbol, *cells, outcome.status]

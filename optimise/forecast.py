@@ -14,11 +14,15 @@ from objectives.bars import Bars, check_symbol, load_bars
 from objectives.evaluator import load_backend, load_space
 from objectives.exceptions import DataError
 from objectives.forecasts import Forecast
+from objectives.metrics import METRICS, Metrics
+from objectives.sanity import BAND_LOW, check
 from objectives.tasks import PRICE_COLUMNS
 from objectives.windows import split
-from optimise.setup import window_spec
+from optimise.setup import disk_cache, window_spec
 from optimise.sources import fill_from, study_sources
+from storage.record import Record
 from storage.store import read_record
+from studies.picture import BAND
 
 
 def parse_params(pairs: list[str]) -> dict[str, object]:
@@ -57,6 +61,8 @@ def run_forecast(args: argparse.Namespace) -> int:
                 "run `optimise launch` or `optimise export`, or pass --param"
             )
         config = record.settings
+        objective = record.objective
+        _record_warnings(record)
         fill_from(args, record.metadata.sources, "the exported record")
         from optimise.commands import task_of
 
@@ -67,13 +73,16 @@ def run_forecast(args: argparse.Namespace) -> int:
     else:
         config = parse_params(args.param)
         fill_from(args, _study_sources(args), "the study")
+    if not args.from_store:
+        objective = task.spec.metric  # the task's objective (a record names its own)
     settings = load_space(args.model).from_config(config)  # checked before the model loads
     bars = load_bars(Path(args.data_dir), args.symbol)
     if args.last < 0 or args.last >= len(bars):
         raise DataError(f"--last must be between 0 and {len(bars) - 1}")
     backend = load_backend(
-        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
-    )
+        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device,
+        disk_cache=disk_cache(args),
+    )  # fmt: skip
     if args.window:
         windows = split(len(bars), window_spec(args))
         targets = windows.validation if args.window == "validation" else windows.test
@@ -88,33 +97,101 @@ def run_forecast(args: argparse.Namespace) -> int:
         from optimise.tables import print_table
 
         several = len(forecast.columns) > 1 or forecast.horizon > 1
+        low, high = (f"{q:.0%}" for q in BAND)
         print_table(
-            ["target", *(["column", "step"] if several else []), "forecast", "actual",
-             "last" if several else "last close"],  # fmt: skip
+            ["target", *(["column", "step"] if several else []), "forecast", low, high,
+             "actual", "last" if several else "last close"],  # fmt: skip
             [
                 [
                     r["target_timestamp"],
                     *([r["column"], str(r["step"])] if several else []),
                     f"{r['forecast']:.6g}",
+                    f"{r['band_low']:.6g}",
+                    f"{r['band_high']:.6g}",
                     _fmt(r["actual"]),
                     f"{r['last'] if several else r['last_close']:.6g}",
                 ]
                 for r in rows
             ],
         )
-    if args.window:
+    out = sys.stderr if args.json else sys.stdout
+    scored = _with_actuals(bars, forecast)
+    if scored is not None:
         from objectives.metrics import score
 
-        metrics = score(bars, forecast, task.path_score)
+        metrics = score(bars, scored, task.path_score)
+        if args.window:
+            print(
+                f"{args.window} ({task.name}, {','.join(task.columns)}, horizon {args.horizon}): "
+                + ", ".join(
+                    f"{m} {metrics.value(m):.6g} (naive {metrics.naive(m):.6g})"
+                    for m in metrics.values
+                ),
+                file=out,
+            )
+        n = len(scored.origins)
+        what = f"{args.window} window, {n} targets" if args.window else f"the last {n} bars"
+        print(summary_line(what, metrics, objective), file=out)
+    impossible = check(forecast)
+    if impossible.any:
         print(
-            f"{args.window} ({task.name}, {','.join(task.columns)}, horizon {args.horizon}): "
-            + ", ".join(
-                f"{m} {metrics.value(m):.6g} (naive {metrics.naive(m):.6g})"
-                for m in metrics.values
-            ),
-            file=sys.stderr if args.json else sys.stdout,
+            f"warning: {impossible.points} of {impossible.total} forecasts are at or below 0 "
+            f"(lowest {impossible.lowest:.6g}) and at {impossible.band} at least "
+            f"{BAND_LOW:.0%} of the samples are: impossible prices, shown as computed, not "
+            "clipped",
+            file=sys.stderr,
         )
     return 0
+
+
+def summary_line(what: str, metrics: Metrics, objective: str) -> str:
+    """``summary (validation window, 20 targets): return_mae 0.0125 vs naive 0.0131 (skill
+    +0.046), beats naive: yes; price MAE 0.74 vs naive 0.75 (price skill +0.010)``: the
+    objective (the record's, else the task's) and the price MAE against naive (last value)."""
+    value, naive = metrics.value(objective), metrics.naive(objective)
+    better = METRICS[objective].better(value, naive)
+    skill = ""
+    if METRICS[objective].direction == "minimize" and naive != 0:
+        skill = f" (skill {1 - value / naive:+.3f})"
+    line = (
+        f"summary ({what}): {objective} {value:.6g} vs naive {naive:.6g}"
+        f"{skill}, beats naive: {'yes' if better else 'no'}"
+    )
+    if objective != "price_mae":
+        line += (
+            f"; price MAE {metrics.price_mae:.6g} vs naive {metrics.naive_price_mae:.6g} "
+            f"(price skill {metrics.skill:+.3f})"
+        )
+    return line
+
+
+def _with_actuals(bars: Bars, forecast: Forecast) -> Forecast | None:
+    """The origins whose every step has an actual bar (``None`` if there are none)."""
+    keep = forecast.origins + forecast.horizon - 1 < len(bars)
+    if not keep.any():
+        return None
+    if keep.all():
+        return forecast
+    return Forecast(
+        forecast.origins[keep], forecast.columns, forecast.points[keep],
+        tuple(d for d, k in zip(forecast.draws, keep, strict=True) if k),
+    )  # fmt: skip
+
+
+def _record_warnings(record: Record) -> None:
+    """The record's own warnings, on stderr: a winner that does not beat naive on validation,
+    impossible forecasts (``metadata.warnings``)."""
+    from optimise.commands import impossible_warning, naive_warning
+
+    meta = record.metadata
+    if record.validation.beats_naive is False:
+        print(
+            naive_warning(meta.study_name, meta.trial_number, record.objective, record.validation),
+            file=sys.stderr,
+        )
+    if meta.warnings:
+        print(impossible_warning(meta.study_name, meta.trial_number, meta.warnings),
+              file=sys.stderr)  # fmt: skip
 
 
 def _study_sources(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -134,6 +211,11 @@ def _rows(bars: Bars, forecast: Forecast) -> list[dict[str, Any]]:
     it always had (``target_timestamp, forecast, actual, last_close``)."""
     several = len(forecast.columns) > 1 or forecast.horizon > 1
     future: list[np.datetime64] = []
+    bands = {
+        (c, h): forecast.quantiles(list(BAND), c, h)
+        for c in range(len(forecast.columns))
+        for h in range(forecast.horizon)
+    }  # (origins, 2): the samples' 10% and 90% quantiles
     rows = []
     for w, origin in enumerate(forecast.origins):
         for c, column in enumerate(forecast.columns):
@@ -149,6 +231,8 @@ def _rows(bars: Bars, forecast: Forecast) -> list[dict[str, Any]]:
                 if several:
                     row.update({"column": column, "step": h + 1})
                 row["forecast"] = float(forecast.points[w, c, h])
+                row["band_quantiles"] = list(BAND)
+                row["band_low"], row["band_high"] = map(float, bands[c, h][w])
                 row["actual"] = None if unseen else float(bars.prices[target, index])
                 last = float(bars.prices[int(origin) - 1, index])
                 row["last" if several else "last_close"] = last

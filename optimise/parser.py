@@ -38,6 +38,10 @@ examples:
 examples:
   optimise status
   optimise status --storage sqlite:///other.db
+  optimise status --model toto --symbols AAPL MSFT
+  optimise status --wide
+  optimise status --json > status.json
+  optimise status --watch 10
   optimise status --top 5 --model toto --symbols AAPL""",
     "export": """\
 examples:
@@ -56,6 +60,11 @@ examples:
 examples:
   optimise dashboard
   optimise dashboard --read-only --host 0.0.0.0 --port 8081""",
+    "cache": """\
+examples:
+  optimise cache info
+  optimise cache clear --cache-dir /srv/cache/optimise
+  optimise launch --model toto --symbols AAPL --cache-dir none""",
     "init": """\
 examples:
   optimise checkpoint init --arch toto --preset tiny checkpoints/toto-tiny
@@ -159,6 +168,24 @@ def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
     parser.add_argument(
         "--device", default="cpu", type=argtypes.device, help="torch device: cpu, cuda, cuda:1, ..."
     )
+    _cache_args(parser)
+
+
+def _cache_args(parser: argparse.ArgumentParser) -> None:
+    from objectives.disk_cache import CACHE_DIR_ENV, CACHE_SIZE_ENV, DEFAULT_MAX_BYTES
+
+    group = parser.add_argument_group("stage-1 cache on disk (shared by studies and processes)")
+    group.add_argument(
+        "--cache-dir", metavar="DIR",
+        help=f"folder of the models' forward passes, reused by every study, period and worker "
+        f"on this machine; none turns it off (default: ${CACHE_DIR_ENV}, else "
+        "$XDG_CACHE_HOME/kronos-toto-optimise or ~/.cache/kronos-toto-optimise)",
+    )  # fmt: skip
+    group.add_argument(
+        "--cache-size", metavar="SIZE", type=argtypes.size,
+        help=f"bound of the folder, e.g. 20G or 500M; the entries used longest ago are deleted "
+        f"beyond it (default: ${CACHE_SIZE_ENV}, else {DEFAULT_MAX_BYTES >> 30}G)",
+    )  # fmt: skip
 
 
 def _storage_arg(parser: argparse.ArgumentParser) -> None:
@@ -202,8 +229,9 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
         "the task's, trading return_mae averaged over the columns, levels price_mae)",
     )  # fmt: skip
     group.add_argument(
-        "--seed", type=argtypes.seed, default=0, help="study seed (kept by a resumed study)"
-    )
+        "--seed", type=argtypes.seed, default=0, action=_Given,
+        help="study seed (a resumed study keeps its own, with a warning when it differs)",
+    )  # fmt: skip
     group.add_argument(
         "--confirm-candidates", type=int, default=DEFAULT_CANDIDATES,
         help="best distinct configurations re-scored on fresh seeds before export",
@@ -218,6 +246,21 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
         "record's vs_default and the defaults' forecasts): two evaluations at the defaults' "
         "samples, hours for a 7-step Kronos path on a CPU",
     )  # fmt: skip
+
+
+class _Given(argparse.Action):
+    """Store the value and record that the option was given (``args.<dest>_given``), so that a
+    default can be told from a value asked for (a resumed study's ``--seed``)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def _leaderboard_args(parser: argparse.ArgumentParser, *, instead_of: str) -> None:
@@ -294,11 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status", help="one line per study",
-        description="One line per study in the database: trials by state, the best first-pass "
-        "and the confirmed validation MAE, the naive MAE, the test MAE with its naive MAE and "
-        "skill, the test's paired-test (DM-HLN) p-values against naive and the trading code's "
-        "defaults, and the export path; a warning per winner that loses to the naive forecast, "
-        "and one per winner whose test edge over naive is not significant at 5%.",
+        description="One line per study in the database, in 100 columns: per objective (its "
+        "unit and direction named above the table) the finished trials (+N running), the best "
+        "first-pass and the confirmed (± standard error) validation value, the naive "
+        "forecast's, the test value scored once and its naive value, the trials that made "
+        "non-positive price forecasts (<=0) and whether the study's record is live; then, on "
+        "stderr and each once, a warning per winner with impossible forecasts, per winner that "
+        "loses to the naive forecast, and per winner whose test edge over naive is not "
+        "significant at 5%. --wide adds trials by state, the task, the test's price skill and "
+        "paired-test (DM-HLN) p-values, the export path and every test metric; --json prints "
+        "every field for scripts.",
         epilog=EXAMPLES["status"],
     )  # fmt: skip
     _storage_arg(status)
@@ -309,11 +357,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _leaderboard_args(status, instead_of="the summary")
     status.add_argument(
-        "--model", choices=sorted(BACKEND_MODULES), help="with --top: only this model's studies"
+        "--model", choices=sorted(BACKEND_MODULES), help="only this model's studies"
     )
     status.add_argument(
-        "--symbols", nargs="+", metavar="SYMBOL", help="with --top: only these symbols' studies"
+        "--symbols", nargs="+", metavar="SYMBOL", help="only these symbols' studies"
     )
+    view = status.add_argument_group("view (not with --top)")
+    shape = view.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--wide", action="store_true",
+        help="every column (trials by state, task, p-values, export path) and every test metric",
+    )  # fmt: skip
+    shape.add_argument(
+        "--json", action="store_true", help="a JSON list, one object per study, every field"
+    )
+    view.add_argument(
+        "--watch", type=argtypes.seconds, metavar="N",
+        help="print the table again every N seconds until Ctrl-C (a running sweep)",
+    )  # fmt: skip
 
     export = commands.add_parser(
         "export", help="finalise if needed and (re)write the store",
@@ -328,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     _publish_args(export, promote=True)
     _windows(export)
     _finalise_args(export)
+    export.add_argument(
+        "--force", action="store_true",
+        help="publish again even where the study's record is current (the same round and "
+        "trials, the store's files as they would be written); without it such a study is "
+        "named in one line and nothing is loaded or rewritten",
+    )  # fmt: skip
     _leaderboard_args(export, instead_of="exporting (the named studies: --symbols with the "
                       "windows and task flags, or --all)")  # fmt: skip
 
@@ -375,6 +442,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true",
         help="refuse the dashboard's write routes (delete study, tell, notes, artifacts)",
     )  # fmt: skip
+
+    cache = commands.add_parser(
+        "cache", help="the stage-1 cache on disk: info, clear",
+        description="The folder where the models' forward passes are kept for every study, "
+        "period and worker on this machine (--cache-dir on launch, export and forecast).",
+        epilog=EXAMPLES["cache"],
+    )  # fmt: skip
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, parser_class=Parser)
+    for name, text in (
+        ("info", "The folder, its entries and bytes, and the bound."),
+        ("clear", "Delete every entry."),
+    ):
+        _cache_args(cache_commands.add_parser(name, help=text.lower(), description=text))
 
     checkpoint = commands.add_parser(
         "checkpoint", help="checkpoint tools",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from objectives.bars import Bars, check_symbol, list_symbols, load_bars
+from objectives.disk_cache import DiskCache, open_cache
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
 from objectives.tasks import Task, parse_columns, resolve_horizon
@@ -73,13 +74,15 @@ def checked_bars(args: argparse.Namespace, spec: WindowSpec) -> list[Bars]:
     return bars
 
 
-def contexts(args: argparse.Namespace) -> list[StudyContext]:
-    """Validated data first (cheap), then the model (slow); nothing is written by either."""
+def contexts(args: argparse.Namespace, bars: list[Bars] | None = None) -> list[StudyContext]:
+    """Validated data first (cheap), then the model (slow); nothing is written by either.
+    ``bars``: the symbols' data, already checked against the windows (a sweep's)."""
     spec = window_spec(args)
-    bars = checked_bars(args, spec)
+    bars = checked_bars(args, spec) if bars is None else bars
     backend = load_backend(
-        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device
-    )
+        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device,
+        disk_cache=disk_cache(args),
+    )  # fmt: skip
     from optimise.sources import launch_sources
 
     sources = launch_sources(args)
@@ -97,6 +100,11 @@ def contexts(args: argparse.Namespace) -> list[StudyContext]:
         )  # fmt: skip
         for b in bars
     ]
+
+
+def disk_cache(args: argparse.Namespace) -> DiskCache | None:
+    """The stage-1 disk cache of ``--cache-dir`` and ``--cache-size`` (``None``: off)."""
+    return open_cache(getattr(args, "cache_dir", None), getattr(args, "cache_size", None))
 
 
 PRUNE_CHUNK = 5  # validation windows per pruning step

@@ -1,20 +1,48 @@
-"""One line per study: its task (name, columns, horizon) and objective, trials by state, the
-first-pass and confirmed validation value of the objective, naive and test values in the same
-units with the test's price skill, the test's paired-test p-values against naive and the trading
-code's defaults, and the export; under the table one line per exported winner with every metric
-on the test window and one with its paired tests; one warning per exported winner that does not
-beat the naive forecast on validation, and one per winner whose test edge over naive is not
-significant at 5%."""
+"""``optimise status``: one line per study.
+
+Three views of the same facts, collected once per study (:func:`collect`):
+
+* **the default table**, fitting 100 columns for the usual study names: per objective (a
+  heading names it, its unit and direction) each study's finished trials (``+N`` running),
+  the first-pass and confirmed (± its Monte-Carlo standard error) validation value, the naive
+  forecast's, the test value scored once and its naive value, how many trials made
+  non-positive price forecasts, and whether the study's record is the live one; then a few
+  lines (foreign live records, a symbol's periods, which study is live where this one is not)
+  and, on stderr, the warnings, each once;
+* **``--wide``**: every column (trials by state, the task, the price skill of the test, the
+  test's paired-test p-values against naive and the trading code's defaults, the export path)
+  and the lines with every test metric and the paired tests;
+* **``--json``**: a list of objects, one per study, with every field as a number, string or
+  list (for scripts).
+
+``--model`` and ``--symbols`` narrow every view (and the leaderboard, ``--top``); ``--watch N``
+prints the table again every N seconds until Ctrl-C, which ends it with exit code 0.
+"""
 
 from __future__ import annotations
 
-import optuna
+import argparse
+import datetime
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
+import optuna
+from sqlalchemy import text
+
+from objectives.metrics import METRICS
+from objectives.sanity import BAND_ATTR, POINTS_ATTR
+from optimise.tables import format_table
 from storage.database import Database
 from storage.ledger import interrupted_count, trial_counts
 from storage.optuna_internals import study_id
 from storage.record import DEFAULT_OBJECTIVE, Scores
+from studies.exceptions import StudyError
 
+#: the ``--wide`` table (the one ``status`` printed before the default table fitted 100 columns)
 HEADER = [
     "study",
     "task",
@@ -25,16 +53,169 @@ HEADER = [
     "waiting",
     "fail",
     "interrupted",
+    "nonpos",
     "first-pass val",
     "confirmed val",
     "naive val",
     "test",
     "naive test",
-    "test skill",
+    "test price skill",
     "test p naive/default",
     "export",
     "live",
 ]
+
+#: each metric's unit, as the default table's heading names it
+UNITS = {
+    "price_mae": "in the symbol's price units",
+    "return_mae": "a fraction of the price, 0.01 = 1%",
+    "direction_accuracy": "a share of the targets",
+    "calibrated_return_mae": "a fraction of the price, 0.01 = 1%",
+    "crps": "of the return, a fraction of the price",
+}
+
+#: the default table's columns and the groups above them (name, first column, last column)
+COMPACT = ["study", "trials", "first", "confirmed", "naive", "once", "naive", "<=0", "live"]
+GROUPS = (("validation", 2, 4), ("test", 5, 6))
+
+Entry = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Collecting
+
+
+def collect(
+    db: Database,
+    store: str | None = None,
+    *,
+    model: str | None = None,
+    symbols: Sequence[str] | None = None,
+) -> tuple[list[Entry], list[str], list[str]]:
+    """One :data:`Entry` per study (of ``model`` and ``symbols`` when given), the lines to
+    print under the table (foreign live records, periods), and the warnings (each once).
+    ``store``: where to look for the live records (default: the store each study was exported
+    to)."""
+    summaries = [
+        s
+        for s in optuna.get_all_study_summaries(db.optuna, include_best_trial=True)
+        if _wanted(s, model, symbols)
+    ]
+    nonpositive = _nonpositive_trials(db)
+    live_lines: dict[str, str] = {}
+    entries = [_entry(db, s, store, live_lines, nonpositive) for s in summaries]
+    warnings = [w for e in entries for w in e["warnings"]]
+    lines = [*live_lines.values(), *period_lines(summaries)]
+    return entries, lines, list(dict.fromkeys(warnings))
+
+
+def _wanted(
+    summary: optuna.study.StudySummary, model: str | None, symbols: Sequence[str] | None
+) -> bool:
+    parts = summary.study_name.split(":") + ["", ""]
+    attrs = summary.user_attrs
+    if model is not None and str(attrs.get("model") or parts[0]) != model:
+        return False
+    return not symbols or str(attrs.get("symbol") or parts[1]) in set(symbols)
+
+
+def _entry(
+    db: Database,
+    summary: optuna.study.StudySummary,
+    store: str | None,
+    live_lines: dict[str, str],
+    nonpositive: dict[int, int],
+) -> Entry:
+    from optimise.commands import edge_warning, impossible_warning, naive_warning
+
+    sid = study_id(summary)
+    counts = trial_counts(db.engine, sid)
+    interrupted = interrupted_count(db.engine, sid)
+    attrs = summary.user_attrs
+    best = summary.best_trial
+    winner = attrs.get("winner") or None
+    metric = str(attrs.get("metric") or DEFAULT_OBJECTIVE)
+    name = summary.study_name
+    parts = name.split(":") + ["", ""]
+    entry: Entry = {
+        "study": name,
+        "model": attrs.get("model") or parts[0],
+        "symbol": attrs.get("symbol") or parts[1],
+        "period": attrs.get("period"),
+        "task": attrs.get("task"),
+        "task_label": task_label(attrs.get("task")),
+        "objective": metric,
+        "unit": UNITS.get(metric),
+        "direction": METRICS[metric].direction if metric in METRICS else None,
+        "trials": {
+            "complete": counts.get("COMPLETE", 0),
+            "pruned": counts.get("PRUNED", 0),
+            "running": counts.get("RUNNING", 0),
+            "waiting": counts.get("WAITING", 0),
+            "fail": counts.get("FAIL", 0) - interrupted,
+            "interrupted": interrupted,
+        },
+        "nonpositive_trials": nonpositive.get(sid, 0),
+        "first_pass": None,
+        "naive_validation": None,
+        "confirmed": None,
+        "test": None,
+        "export_path": attrs.get("export_path"),
+        "live": None,
+        "live_detail": live_cell(name, attrs, store, live_lines),
+        "warnings": [],
+    }
+    entry["live"] = {"yes": True, "-": None}.get(entry["live_detail"], False)
+    if best is not None:
+        entry["first_pass"] = {"value": best.value, "trial_number": best.number}
+        entry["naive_validation"] = _number(best.user_attrs.get(f"naive_{metric}"))
+    if not winner:
+        return entry
+    validation = Scores.parse(winner["validation"], "the winner attr's validation")
+    test = Scores.parse(winner["test"], "the winner attr's test")
+    entry["naive_validation"] = _number(validation.naive(metric)) or entry["naive_validation"]
+    entry["confirmed"] = {
+        "value": validation.metric(metric),
+        "se": _confirmed_se(winner, metric),
+        "trial_number": winner["trial_number"],
+        "beats_naive": validation.beats_naive,
+    }
+    entry["test"] = {
+        "value": test.metric(metric),
+        "naive": test.naive(metric),
+        "price_skill": test.skill,
+        "beats_naive": test.beats_naive,
+        "p_naive": None if test.vs_naive is None else test.vs_naive.p_value,
+        "p_default": None if test.vs_default is None else test.vs_default.p_value,
+        "metrics": dict(test.metrics or {}),
+        "naive_metrics": dict(test.naive_metrics or {}),
+    }
+    entry["paired"] = _paired(winner)
+    objective = winner.get("objective") or DEFAULT_OBJECTIVE
+    impossible = winner.get("warnings") or []
+    if impossible:
+        entry["warnings"].append(impossible_warning(name, winner["trial_number"], impossible))
+    if validation.beats_naive is False:
+        entry["warnings"].append(
+            naive_warning(winner["study_name"], winner["trial_number"], objective, validation)
+        )
+    edge = edge_warning(winner["study_name"], winner["trial_number"], objective, test)
+    if edge:
+        entry["warnings"].append(edge)
+    return entry
+
+
+def _nonpositive_trials(db: Database) -> dict[int, int]:
+    """Per study id, the trials that made a non-positive price forecast or band (their
+    ``nonpositive_forecasts`` / ``nonpositive_band`` attrs), in one query."""
+    query = text(
+        "SELECT t.study_id, COUNT(DISTINCT t.trial_id) FROM trials t "
+        "JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+        "WHERE a.key IN (:points, :band) GROUP BY t.study_id"
+    )
+    with db.engine.connect() as connection:
+        rows = connection.execute(query, {"points": POINTS_ATTR, "band": BAND_ATTR}).all()
+    return {int(sid): int(n) for sid, n in rows}
 
 
 def task_label(task: object) -> str:
@@ -58,70 +239,10 @@ def metrics_line(name: str, winner: dict) -> str | None:
     return f"  {name} test: {cells}"
 
 
-def study_rows(db: Database, store: str | None = None) -> tuple[list[list[str]], list[str]]:
-    """Rows for :data:`HEADER` and the lines to print under them (metrics, live records that
-    are foreign, then warnings). ``store``: where to look for the live records (default: the
-    store each study was exported to)."""
-    rows, warnings, details = [], [], []
-    live_lines: dict[str, str] = {}
-    summaries = optuna.get_all_study_summaries(db.optuna, include_best_trial=True)
-    for summary in summaries:
-        counts = trial_counts(db.engine, study_id(summary))
-        interrupted = interrupted_count(db.engine, study_id(summary))
-        attrs = summary.user_attrs
-        best = summary.best_trial
-        winner = attrs.get("winner")
-        metric = str(attrs.get("metric") or DEFAULT_OBJECTIVE)
-        if winner:
-            line = metrics_line(summary.study_name, winner)
-            if line:
-                details.append(line)
-        rows.append(
-            [
-                summary.study_name,
-                task_label(attrs.get("task")),
-                metric,
-                str(counts.get("COMPLETE", 0)),
-                str(counts.get("PRUNED", 0)),
-                str(counts.get("RUNNING", 0)),
-                str(counts.get("WAITING", 0)),
-                str(counts.get("FAIL", 0) - interrupted),
-                str(interrupted),
-                f"{best.value:.6g}" if best is not None else "-",
-                _confirmed(winner, metric),
-                _fmt(best.user_attrs.get(f"naive_{metric}")) if best is not None else "-",
-                _fmt(Scores.parse(winner["test"], "test").metric(metric)) if winner else "-",
-                _fmt(Scores.parse(winner["test"], "test").naive(metric)) if winner else "-",
-                f"{winner['test']['skill']:+.3f}" if winner else "-",
-                _p_values(winner),
-                str(attrs.get("export_path", "-")),
-                live_cell(summary.study_name, attrs, store, live_lines),
-            ]
-        )
-        if winner and not winner["validation"]["beats_naive"]:
-            from optimise.commands import naive_warning
-
-            validation = Scores.parse(winner["validation"], "the winner attr's validation")
-            metric = winner.get("objective") or DEFAULT_OBJECTIVE
-            warnings.append(
-                naive_warning(winner["study_name"], winner["trial_number"], metric, validation)
-            )
-        if winner:
-            line = paired_line(summary.study_name, winner)
-            if line:
-                details.append(line)
-            edge = _edge_warning(winner)
-            if edge:
-                warnings.append(edge)
-    return rows, details + list(live_lines.values()) + period_lines(summaries) + warnings
-
-
 def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) -> str:
     """Whether the study's record is the live ``<model>/<SYMBOL>.json`` of its store: ``yes``;
     ``no: <study> is live``; ``no: foreign``, ``no: none`` or ``unreadable``; ``-`` for a
     study never exported. A foreign live record adds one line (once per file) to ``lines``."""
-    from pathlib import Path
-
     from storage.exceptions import StorageError
     from storage.foreign import Foreign
     from storage.store import read_stored, record_path
@@ -148,7 +269,7 @@ def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) 
     return f"no: {live.metadata.study_name} is live"
 
 
-def period_lines(summaries: list[optuna.study.StudySummary]) -> list[str]:
+def period_lines(summaries: Iterable[optuna.study.StudySummary]) -> list[str]:
     """One line per symbol's chain of periods (studies refreshed after bars were appended):
     each period's date and study, oldest first, and which one is current."""
     from studies.context import PERIOD_ATTR
@@ -169,13 +290,15 @@ def period_lines(summaries: list[optuna.study.StudySummary]) -> list[str]:
 def paired_line(name: str, winner: dict) -> str | None:
     """An exported winner's paired tests (DM-HLN), both windows, one line; ``None`` for a
     winner exported before them."""
-    cells = []
-    for window in ("validation", "test"):
-        scores = Scores.parse(winner[window], window)
-        for against, paired in (("naive", scores.vs_naive), ("default", scores.vs_default)):
-            if paired is not None:
-                ratio = "-" if paired.mae_ratio is None else f"{paired.mae_ratio:.4g}"
-                cells.append(f"{window} vs {against} ratio {ratio} p {paired.p_value:.3g}")
+    return _paired_text(name, _paired(winner))
+
+
+def _paired_text(name: str, paired: Sequence[dict[str, Any]]) -> str | None:
+    cells = [
+        f"{p['window']} vs {p['against']} ratio "
+        f"{'-' if p['mae_ratio'] is None else format(p['mae_ratio'], '.4g')} p {p['p_value']:.3g}"
+        for p in paired
+    ]
     return f"  {name} paired: {', '.join(cells)}" if cells else None
 
 
@@ -192,25 +315,213 @@ def _p_values(winner: dict | None) -> str:
     )
 
 
-def _edge_warning(winner: dict) -> str | None:
-    from optimise.commands import edge_warning
+def _paired(winner: dict) -> list[dict[str, Any]]:
+    found = []
+    for window in ("validation", "test"):
+        scores = Scores.parse(winner[window], window)
+        for against, paired in (("naive", scores.vs_naive), ("default", scores.vs_default)):
+            if paired is not None:
+                found.append({"window": window, "against": against, **paired.to_json()})
+    return found
 
-    test = Scores.parse(winner["test"], "the winner attr's test")
-    metric = winner.get("objective") or DEFAULT_OBJECTIVE
-    return edge_warning(winner["study_name"], winner["trial_number"], metric, test)
 
-
-def _confirmed(winner: dict | None, metric: str) -> str:
-    if not winner:
-        return "-"
-    value = Scores.parse(winner["validation"], "validation").metric(metric)
+def _confirmed_se(winner: dict, metric: str) -> float | None:
     se = winner.get("confirmed_se")
-    se = se if isinstance(se, (int, float)) else (
-        winner["confirmed_price_mae_se"] if metric == "price_mae" else None
-    )  # fmt: skip
-    spread = f" ± {se:.2g}" if isinstance(se, (int, float)) else ""
-    return f"{_fmt(value)}{spread} (trial {winner['trial_number']})"
+    if isinstance(se, (int, float)):
+        return float(se)
+    legacy = winner.get("confirmed_price_mae_se")  # winners exported before confirmed_se
+    return float(legacy) if metric == "price_mae" and isinstance(legacy, (int, float)) else None
 
 
-def _fmt(value: object) -> str:
-    return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _fmt(value: object, spec: str = ".6g") -> str:
+    return format(value, spec) if _number(value) is not None else "-"
+
+
+def wide_rows(entries: Sequence[Entry]) -> list[list[str]]:
+    """Rows for :data:`HEADER`."""
+    rows = []
+    for e in entries:
+        t, first, confirmed, test = e["trials"], e["first_pass"], e["confirmed"], e["test"]
+        spread = ""
+        if confirmed and confirmed["se"] is not None:
+            spread = f" ± {confirmed['se']:.2g}"
+        p_values = "-"
+        if test and (test["p_naive"] is not None or test["p_default"] is not None):
+            p_values = "/".join(_fmt(test[k], ".2g") for k in ("p_naive", "p_default"))
+        rows.append(
+            [
+                e["study"],
+                e["task_label"],
+                e["objective"],
+                *(
+                    str(t[k])
+                    for k in ("complete", "pruned", "running", "waiting", "fail", "interrupted")
+                ),  # fmt: skip
+                str(e["nonpositive_trials"]),
+                _fmt(first["value"]) if first else "-",
+                f"{_fmt(confirmed['value'])}{spread} (trial {confirmed['trial_number']})"
+                if confirmed
+                else "-",
+                _fmt(e["naive_validation"]),
+                _fmt(test["value"]) if test else "-",
+                _fmt(test["naive"]) if test else "-",
+                _fmt(test["price_skill"], "+.3f") if test else "-",
+                p_values,
+                str(e["export_path"] or "-"),
+                e["live_detail"],
+            ]
+        )
+    return rows
+
+
+def wide_lines(entries: Sequence[Entry]) -> list[str]:
+    """The ``--wide`` lines under the table: every test metric and the paired tests of each
+    exported winner."""
+    lines = []
+    for e in entries:
+        if e["test"] is None:
+            continue
+        test = {"metrics": e["test"]["metrics"], "naive_metrics": e["test"]["naive_metrics"]}
+        lines += [
+            line
+            for line in (metrics_line(e["study"], {"test": test}),
+                         _paired_text(e["study"], e.get("paired", [])))
+            if line
+        ]  # fmt: skip
+    return lines
+
+
+def compact_lines(entries: Sequence[Entry]) -> list[str]:
+    """The default table: one block per objective, a heading naming its unit and direction,
+    the columns grouped under validation and test; then which study is live where a study's
+    record is not."""
+    lines: list[str] = []
+    for metric in dict.fromkeys(e["objective"] for e in entries):
+        group = [e for e in entries if e["objective"] == metric]
+        better = "higher" if METRICS.get(metric) and METRICS[metric].direction == "maximize" \
+            else "lower"  # fmt: skip
+        unit = UNITS.get(metric)
+        if lines:
+            lines.append("")
+        lines.append(f"{metric} ({unit + '; ' if unit else ''}{better} is better):")
+        lines += [line.rstrip() for line in _grouped_table(COMPACT, map(_compact_row, group))]
+    notes = [
+        f"  {e['study']}: not live ({e['live_detail'][4:]}); its record: "
+        f"{relative(e['export_path'])}"
+        for e in entries
+        if e["live_detail"].startswith("no: ")
+    ]
+    return lines + notes
+
+
+def _compact_row(e: Entry) -> list[str]:
+    t, first, confirmed, test = e["trials"], e["first_pass"], e["confirmed"], e["test"]
+    trials = str(t["complete"] + t["pruned"]) + (f"+{t['running']}" if t["running"] else "")
+    value = "-"
+    if confirmed:
+        se = confirmed["se"]
+        value = _fmt(confirmed["value"], ".4g") + ("" if se is None else f"±{se:.1g}")
+    live = e["live_detail"]
+    return [
+        e["study"],
+        trials,
+        _fmt(first["value"], ".4g") if first else "-",
+        value,
+        _fmt(e["naive_validation"], ".4g"),
+        _fmt(test["value"], ".4g") if test else "-",
+        _fmt(test["naive"], ".4g") if test else "-",
+        str(e["nonpositive_trials"]),
+        "yes" if live == "yes" else ("-" if live == "-" else "no"),
+    ]
+
+
+def _grouped_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
+    """:func:`format_table` with a line above naming :data:`GROUPS` of columns."""
+    table = format_table(header, list(rows))
+    widths = [len(cell) for cell in table[1].split("  ")]
+    starts = [sum(widths[:i]) + 2 * i for i in range(len(widths))]
+    above = [" "] * len(table[1])
+    for name, first, last in GROUPS:
+        span = starts[last] + widths[last] - starts[first]
+        label = name.center(span, "-") if len(name) + 2 <= span else name
+        above[starts[first] : starts[first] + len(label)] = label
+    return ["".join(above).rstrip(), *table]
+
+
+def json_entries(entries: Sequence[Entry]) -> str:
+    return json.dumps(list(entries), indent=2, default=str) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+def run_status(args: argparse.Namespace, db: Database) -> int:
+    """Print the status once, or every ``--watch`` seconds until Ctrl-C (exit code 0)."""
+    watch = getattr(args, "watch", None)
+    if watch is None:
+        return _show(args, db, watching=False)
+    try:
+        while True:
+            if sys.stdout.isatty():
+                sys.stdout.write("\x1b[H\x1b[2J")  # clear the screen: the table in place
+            now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{now}, every {watch:g} s (Ctrl-C to stop)")
+            _show(args, db, watching=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _show(args: argparse.Namespace, db: Database, *, watching: bool) -> int:
+    model, symbols = getattr(args, "model", None), getattr(args, "symbols", None)
+    entries, lines, warnings = collect(
+        db, getattr(args, "store", None), model=model, symbols=symbols
+    )
+    if not entries:
+        given = [f"--model {model}"] if model else []
+        given += [f"--symbols {' '.join(symbols)}"] if symbols else []
+        if given and not watching:
+            raise StudyError(f"no study of {' '.join(given)} in {db.label}")
+        print(f"no studies {'of ' + ' '.join(given) + ' ' if given else ''}in {db.label}")
+        return 0
+    if getattr(args, "json", False):
+        sys.stdout.write(json_entries(entries))
+        return 0
+    if getattr(args, "wide", False):
+        for line in format_table(HEADER, wide_rows(entries)):
+            print(line)
+        lines = [*wide_lines(entries), *lines]
+    else:
+        for line in compact_lines(entries):
+            print(line)
+    if lines:
+        print()
+        for line in dict.fromkeys(lines):
+            print(line)
+    if warnings:
+        sys.stdout.flush()
+        print(file=sys.stderr)
+        for line in warnings:
+            print(line, file=sys.stderr)
+    return 0
+
+
+def relative(path: object) -> str:
+    """A path relative to the current folder where it lies under it, else as it is."""
+    if not isinstance(path, str):
+        return "-"
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path

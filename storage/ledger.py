@@ -7,6 +7,11 @@
   with a lease on the database clock, renewed while it works; a holder that is dead on this
   host is replaced at once (:meth:`Ledger.take_over`), any other when its lease runs out.
   ``done`` rows keep the exported record.
+* Publication: one row per study key naming the round whose record is published and the count
+  of complete trials it was chosen from. :meth:`Ledger.publish` is a compare-and-set (a
+  conditional ``UPDATE``, or the first ``INSERT``): a round chosen from fewer complete trials
+  than the published one never replaces it, so publishing is monotone however late an old
+  round's finaliser comes back.
 * The budget lock: a short critical section per study around "count trials, then ask", so N
   workers never start more trials than the study's budget (PostgreSQL: a transaction-scoped
   advisory lock; SQLite: an ``flock`` on a file beside the database, one host only).
@@ -57,6 +62,27 @@ finalisation = Table(
     Column("finished_at", Float, nullable=True),  # database clock: orders a study's rounds
     Column("result", Text, nullable=True),
 )
+
+
+publication = Table(
+    "optimise_publication",
+    metadata,
+    Column("study_key", String(700), primary_key=True),
+    Column("round_key", String(64), nullable=False),
+    Column("complete_trials", Integer, nullable=False),  # what the round was chosen from
+    Column("trial_number", Integer, nullable=False),  # the round's winner
+    Column("published_at", Float, nullable=False),  # database clock
+)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The round whose record is published for a study: chosen from ``complete_trials``
+    complete trials, won by ``trial_number``."""
+
+    round_key: str
+    complete_trials: int
+    trial_number: int
 
 
 @dataclass(frozen=True)
@@ -191,6 +217,61 @@ class Ledger:
                 .order_by(finalisation.c.finished_at, finalisation.c.round_key)
             ).all()
         return [Round(r.round_key, r.trial_number, r.result) for r in rows]
+
+    def publish(
+        self, study_key: str, round_key: str, complete_trials: int, trial_number: int
+    ) -> Publication | None:
+        """Make ``round_key`` the study's published round unless a newer one is: compare and
+        set in one transaction. Newer means chosen from more complete trials; a round chosen
+        from as many replaces the published one (a re-export, other confirmation settings).
+
+        Returns ``None`` when the round is now the published one (also when it already was),
+        else the newer published round that refused it.
+        """
+        key = publication.c.study_key == study_key
+        for _ in range(10):  # each pass either decides or lost a race to a first INSERT
+            values = {
+                "round_key": round_key,
+                "complete_trials": complete_trials,
+                "trial_number": trial_number,
+                "published_at": self._now(),
+            }
+            with self.engine.begin() as connection:
+                applied = connection.execute(
+                    update(publication)
+                    .where(key)
+                    .where(publication.c.complete_trials <= complete_trials)
+                    .values(**values)
+                ).rowcount
+                if applied == 1:
+                    return None
+                row = connection.execute(
+                    select(
+                        publication.c.round_key,
+                        publication.c.complete_trials,
+                        publication.c.trial_number,
+                    ).where(key)
+                ).first()
+            if row is not None:
+                if row.complete_trials > complete_trials:
+                    return Publication(row.round_key, row.complete_trials, row.trial_number)
+                continue  # committed between our UPDATE and SELECT: try again
+            with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
+                connection.execute(insert(publication).values(study_key=study_key, **values))
+                return None
+        raise RuntimeError(f"could not record the published round of {study_key}")
+
+    def published(self, study_key: str) -> Publication | None:
+        """The study's published round (``None`` before the first publication)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    publication.c.round_key,
+                    publication.c.complete_trials,
+                    publication.c.trial_number,
+                ).where(publication.c.study_key == study_key)
+            ).first()
+        return None if row is None else Publication(*row)
 
     @contextlib.contextmanager
     def budget_lock(self, study_name: str) -> Iterator[None]:

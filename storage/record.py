@@ -383,6 +383,12 @@ class Metadata(_Part):
     validation_end: str | None = _optional(_str)
     test_end: str | None = _optional(_str)
     created_at: str = _required(_str)
+    #: when the study's newest complete trial finished, for a record published again after
+    #: the study gained trials without changing its winner (``complete_trials`` then counts them)
+    updated_at: str | None = _optional(_str)
+    #: impossible forecasts of the winner (a price, band edge or path step at or below 0), one
+    #: line each; exported as computed, never clipped (absent: none found)
+    warnings: tuple[str, ...] | None = _optional(_array(_str))
     #: in ``best/`` only, the trading code's keys: what the choice compared
     #: (``validation_<metric>``; ``validation_pct_return_mae`` for ``return_mae``), the winner's
     #: value of it, and each compared model's validation ``pct_return_mae``

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -100,6 +101,8 @@ class Written:
     file, it already held exactly the new bytes, or it was not replaced. ``best_path`` is
     ``None`` when no best record could be chosen. ``notes`` are one line each: a file left as it
     is and why, a foreign file replaced and where its copy is, a foreign file seen.
+    ``published`` is ``False`` when the caller's guard refused the write: then nothing was
+    written and ``notes`` holds the guard's one line.
     """
 
     path: Path
@@ -109,6 +112,7 @@ class Written:
     study_path: Path | None = None
     live: bool = True
     notes: tuple[str, ...] = ()
+    published: bool = True
 
 
 def record_path(store: Path, model: str, symbol: str) -> Path:
@@ -352,12 +356,21 @@ def _name(record: Record, key: str) -> str:
     return value
 
 
-def write_record(store: Path, record: Record, publish: Publish | None = None) -> Written:
+def write_record(
+    store: Path,
+    record: Record,
+    publish: Publish | None = None,
+    guard: Callable[[], str | None] | None = None,
+) -> Written:
     """Write a finalised study's record, under the symbol lock.
 
     Always writes the study's own record (:func:`study_record_path`); writes the live record
     ``<model>/<SYMBOL>.json`` where :func:`live_verdict` allows it; then recomputes
     ``best/<SYMBOL>.json``. A file whose bytes equal the new ones is not rewritten.
+
+    ``guard``, called under the lock before anything is written, may refuse the whole write
+    with a one-line reason (finalisation's compare-and-set of the published round, so that a
+    late finaliser of an older round never writes over a newer one): then nothing is written.
     """
     publish = publish or Publish()
     store = Path(store)
@@ -367,6 +380,9 @@ def write_record(store: Path, record: Record, publish: Publish | None = None) ->
     data = serialise(record.to_json())
     notes: list[str] = []
     with symbol_lock(store, symbol):
+        refused = guard() if guard is not None else None
+        if refused is not None:
+            return Written(path, None, None, None, study_path, False, (refused,), False)
         put(study_path, data, read_old(study_path))
         old = read_old(path)
         why = live_verdict(record, _stored(old), publish)

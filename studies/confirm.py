@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,9 +64,13 @@ def ranking_key(study: optuna.Study) -> Callable[[FrozenTrial], tuple[float, int
     return lambda t: (sign * float(t.value if t.value is not None else math.inf), t.number)
 
 
-def candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The ``k`` best complete trials, one per distinct configuration."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+def candidates(
+    study: optuna.Study, k: int, complete: Sequence[FrozenTrial] | None = None
+) -> list[FrozenTrial]:
+    """The ``k`` best complete trials, one per distinct configuration (of ``complete``, the
+    study's complete trials read once by the caller, or read here)."""
+    if complete is None:
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     chosen: dict[str, FrozenTrial] = {}
     for trial in sorted(complete, key=ranking_key(study)):
         key = stored_key(trial) or json.dumps(trial.params, sort_keys=True)

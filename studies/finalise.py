@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives.evaluator import Scored, evaluate
 from objectives.latency import live_latency
 from objectives.metrics import METRIC_NAMES, METRICS, Metrics
+from objectives.sanity import record_warnings
 from objectives.significance import ALPHA, diebold_mariano, per_target_loss
-from storage.ledger import Ledger
+from storage.ledger import Ledger, Publication
 from storage.names import named_config
 from storage.record import (
     JSONObject,
@@ -64,6 +65,7 @@ from studies.open import UID_ATTR
 from studies.owners import is_dead_local, this_worker
 from studies.periodic import Periodic
 from studies.picture import forecast_data, render
+from studies.recount import as_published
 
 logger = logging.getLogger(__name__)
 
@@ -123,40 +125,69 @@ def finalise(
     storage_label: str,
     settings: FinaliseSettings | None = None,
 ) -> Finalised:
-    """Make sure the current candidates are confirmed, test-scored once and exported."""
+    """Make sure the current candidates are confirmed, test-scored once and exported.
+
+    A finaliser that comes back late (a slow host, a paused process) never undoes a newer
+    round's work: it does not score the test window once its lease is lost or a round chosen
+    from more trials is published, and publishing is a compare-and-set on the ledger
+    (:meth:`storage.ledger.Ledger.publish`), so it never writes an older winner over a newer
+    one. Either way it publishes what is published now and returns it.
+    """
     settings = settings or FinaliseSettings()
-    chosen = candidates(study, settings.candidates)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    chosen = candidates(study, settings.candidates, complete)
     if not chosen:
         raise StudyError(f"study {ctx.name} has no complete trial to export yet")
     key = study_key(study, ctx)
-    round_key = _round_key(chosen, settings)
+    this = _Round(_round_key(chosen, settings), len(complete))
     owner = f"{this_worker()}:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + settings.wait_s
     announced = None
+    scored: Record | None = None  # scored by this call and not yet stored in the ledger
+    tested = False  # whether this call scored the test window
     while True:
-        claim = ledger.claim(key, round_key, chosen[0].number, owner, settings.lease_s)
+        newer = _newer_published(ledger, key, this)
+        if newer is not None:
+            return _publish(
+                study, ctx, ledger, key, newer.round_key, None, store, scored_here=tested,
+                publish=settings.publish, notes=(_superseded(ctx, this, newer),),
+            )  # fmt: skip
+        claim = ledger.claim(key, this.round_key, chosen[0].number, owner, settings.lease_s)
         if claim.state == "busy" and claim.owner and is_dead_local(claim.owner.rsplit(":", 1)[0]):
             logger.warning("finaliser %s of %s died; taking over", claim.owner, ctx.name)
-            if ledger.take_over(key, round_key, claim.owner, owner, settings.lease_s):
+            if ledger.take_over(key, this.round_key, claim.owner, owner, settings.lease_s):
                 claim = type(claim)("won")
         if claim.state == "won":
-            with _lease_keeper(ledger, key, round_key, owner, settings.lease_s):
-                try:
-                    record = _score(study, ctx, chosen, settings, storage_label)
-                except BaseException:
-                    ledger.release(key, round_key, owner)
-                    raise
-                if not ledger.complete(key, round_key, owner, json.dumps(record.to_json())):
-                    raise StudyError(f"lost the finalisation lease of {ctx.name}; export again")
-            return _publish(
-                study, ctx, ledger, key, record, store, scored_here=True,
-                publish=settings.publish,
-            )  # fmt: skip
+            if scored is None:
+                with _lease_keeper(ledger, key, this.round_key, owner, settings.lease_s):
+                    try:
+                        scored = _score(
+                            study, ctx, chosen, settings, storage_label, this.complete_trials,
+                            before_test=lambda: _still_ours(ctx, ledger, key, this, owner,
+                                                            settings.lease_s),
+                        )  # fmt: skip
+                    except _Superseded as why:
+                        ledger.release(key, this.round_key, owner)  # if it is still ours
+                        logger.info("%s", why)
+                        continue
+                    except BaseException:
+                        ledger.release(key, this.round_key, owner)
+                        raise
+                tested = True
+            if ledger.complete(key, this.round_key, owner, json.dumps(scored.to_json())):
+                return _publish(
+                    study, ctx, ledger, key, this.round_key, scored, store, scored_here=True,
+                    publish=settings.publish,
+                )  # fmt: skip
+            # the lease was lost meanwhile: see what became of the round (done by the
+            # finaliser that took it over, or free again and completed with this record)
+            logger.info("%s: finalisation lease lost before the result was stored", ctx.name)
+            continue
         if claim.state == "done":
             assert claim.result is not None
             record = Record.from_json(claim.result, f"the finalisation row of {ctx.name}")
             return _publish(
-                study, ctx, ledger, key, record, store, scored_here=False,
+                study, ctx, ledger, key, this.round_key, record, store, scored_here=tested,
                 publish=settings.publish,
             )  # fmt: skip
         if claim.owner != announced:
@@ -173,6 +204,49 @@ def finalise(
         time.sleep(0.5)
 
 
+@dataclass(frozen=True)
+class _Round:
+    """A finalisation round: its ledger key and how many complete trials it was chosen from
+    (what orders a study's rounds: more trials is newer)."""
+
+    round_key: str
+    complete_trials: int
+
+
+class _Superseded(Exception):
+    """This finaliser's claim is no longer worth working on: its lease was lost, or a newer
+    round was published meanwhile."""
+
+
+def _newer_published(ledger: Ledger, key: str, this: _Round) -> Publication | None:
+    """The published round when it was chosen from more complete trials than ``this``."""
+    published = ledger.published(key)
+    if published is not None and published.complete_trials > this.complete_trials:
+        return published
+    return None
+
+
+def _still_ours(
+    ctx: StudyContext, ledger: Ledger, key: str, this: _Round, owner: str, lease_s: float
+) -> None:
+    """Raise :class:`_Superseded` unless this finaliser still holds its round (renewing the
+    lease now) and no newer round is published: checked before the test window is scored,
+    so a finaliser that was paused while confirming never scores it a second time."""
+    if not ledger.renew(key, this.round_key, owner, lease_s):
+        raise _Superseded(f"{ctx.name}: the finalisation lease was lost while confirming")
+    newer = _newer_published(ledger, key, this)
+    if newer is not None:
+        raise _Superseded(_superseded(ctx, this, newer))
+
+
+def _superseded(ctx: StudyContext, this: _Round, newer: Publication) -> str:
+    return (
+        f"{ctx.name}: the round chosen from {this.complete_trials} complete trials was not "
+        f"finalised: a newer round (chosen from {newer.complete_trials} complete trials, "
+        f"trial {newer.trial_number}) is published"
+    )
+
+
 def _round_key(chosen: list[FrozenTrial], settings: FinaliseSettings) -> str:
     text = json.dumps([[t.number for t in chosen], settings.candidates, settings.draws])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -184,8 +258,13 @@ def _score(
     chosen: list[FrozenTrial],
     settings: FinaliseSettings,
     storage_label: str,
+    complete_trials: int,
+    before_test: Callable[[], None] = lambda: None,
 ) -> Record:
+    """The round's record; ``complete_trials`` is the count its candidates were chosen from.
+    ``before_test`` runs once confirmation is done, before anything reads the test window."""
     confirmed = confirm(ctx, chosen, settings.draws)
+    before_test()
     best = winner(confirmed, ctx.metric)
     winning = best.settings
     first = next(t for t in chosen if t.number == best.trial_number)
@@ -197,6 +276,10 @@ def _score(
     test = scored_test.metrics
     val_forecasts = first.user_attrs.get("val_forecasts") or first_scored.forecast
     forecasts = forecast_data(ctx, winning, np.asarray(val_forecasts), scored_test.forecast)
+    impossible = record_warnings(
+        ctx.bars, (("validation", first_scored.paths), ("test", scored_test.paths)),
+        forecasts.band_low,
+    )  # fmt: skip
     defaults = _score_default(ctx) if settings.compare_default else None
     val_paired, val_losses = _paired(ctx, val_metrics, defaults and defaults[0].metrics)
     test_paired, test_losses = _paired(ctx, test, defaults and defaults[1].metrics)
@@ -287,10 +370,11 @@ def _score(
             validation_skill=validation.skill,
             test_naive_price_mae=test.naive_price_mae,
             test_skill=test.skill,
-            complete_trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+            complete_trials=complete_trials,
             validation_end=_iso(ctx.bars.timestamps[ctx.windows.validation[-1]]),
             test_end=_iso(ctx.bars.timestamps[ctx.windows.test[-1]]),
             created_at=now,
+            warnings=impossible,
         ),
     )
 
@@ -364,19 +448,84 @@ def _publish(
     ctx: StudyContext,
     ledger: Ledger,
     key: str,
-    record: Record,
+    round_key: str,
+    record: Record | None,
     store: Path,
     *,
     scored_here: bool,
     publish: Publish | None = None,
+    notes: tuple[str, ...] = (),
 ) -> Finalised:
+    """Publish a finished round (``record``; ``None``: read it from the ledger), or the newer
+    round that is published instead: the result is always the study's newest published round.
+
+    Monotone: the compare-and-set of the published round (:meth:`Ledger.publish`) runs under
+    the store's symbol lock before any file is written, so the store files follow it; the
+    study attrs and pictures are written after it and checked against it afterwards, and a
+    round overtaken meanwhile is followed by publishing the newer one (idempotent).
+    """
+    said = list(notes)
+    for _ in range(100):  # each pass moves to a newer round, or returns
+        if record is None:
+            record = _round_record(ledger, key, round_key, ctx)
+        done, newer = _publish_round(study, ctx, ledger, key, round_key, record, store, publish)
+        if done is not None:
+            return dataclasses.replace(done, scored_here=scored_here, notes=(*said, *done.notes))
+        assert newer is not None
+        if not said:
+            said.append(
+                f"{ctx.name}: the round chosen from {_trials_of(record)} complete trials "
+                f"(trial {record.metadata.trial_number}) was not published: a newer round "
+                f"(chosen from {newer.complete_trials} complete trials, trial "
+                f"{newer.trial_number}) is published; the store and the study's winner keep it"
+            )
+        round_key, record = newer.round_key, None
+    raise StudyError(f"the published round of {ctx.name} kept changing; export again")
+
+
+def _trials_of(record: Record) -> int:
+    """The complete trials a record's round was chosen from (0 when an old record lacks it)."""
+    return record.metadata.complete_trials or 0
+
+
+def _round_record(ledger: Ledger, key: str, round_key: str, ctx: StudyContext) -> Record:
+    for done in ledger.rounds(key):
+        if done.round_key == round_key:
+            return Record.from_json(done.result, f"the finalisation row of {ctx.name}")
+    raise StudyError(f"the published round of {ctx.name} has no finished row; export again")
+
+
+def _publish_round(
+    study: optuna.Study,
+    ctx: StudyContext,
+    ledger: Ledger,
+    key: str,
+    round_key: str,
+    record: Record,
+    store: Path,
+    publish: Publish | None,
+) -> tuple[Finalised | None, Publication | None]:
     """Everything derived from a finished round, idempotent: attrs, store, note.
 
     The study's own record is always written; the live record and ``best/`` as
-    :func:`storage.store.write_record` allows (``publish``).
+    :func:`storage.store.write_record` allows (``publish``). Returns ``(None, newer)`` when a
+    newer round is published: refused before anything was written, or published while this
+    one was writing its attrs (the caller then publishes ``newer``).
     """
+    refused: list[Publication] = []
+
+    def guard() -> str | None:
+        newer = ledger.publish(key, round_key, _trials_of(record), record.metadata.trial_number)
+        if newer is None:
+            return None
+        refused.append(newer)
+        return "a newer round is published"
+
+    published = as_published(study, record)  # the study's trial count now (the files only)
+    written = write_record(store, published, publish, guard)
+    if not written.published:
+        return None, refused[0]
     _mirror_test_scores(study, ledger, key)
-    written = write_record(store, record, publish)
     assert written.study_path is not None
     for attr, value in (
         ("export_path", str(written.study_path.resolve())),
@@ -399,6 +548,9 @@ def _publish(
     _attach(study, record, picture, Path(store))
     shown = written.path if written.live else written.study_path
     _write_note(study, record, shown)
+    latest = ledger.published(key)
+    if latest is not None and latest.round_key != round_key:
+        return None, latest  # overtaken while writing the attrs: they follow the newer round
     replaced = []
     stored = read_stored(store, "best", ctx.symbol) if written.best_replaced else None
     best = stored if isinstance(stored, Record) else None
@@ -416,7 +568,8 @@ def _publish(
             f"{old.get('study_name')} trial {old.get('trial_number')} "
             f"(validation {old.get('objective', 'price_mae')} {old.get('validation')})"
         )
-    return Finalised(record, shown, scored_here, replaced, notes=written.notes, live=written.live)
+    finalised = Finalised(published, shown, True, replaced, notes=written.notes, live=written.live)
+    return finalised, None
 
 
 def _same_winner(old: Summary, new: Record | None) -> bool:
@@ -477,7 +630,7 @@ def _attach(study: optuna.Study, record: Record, picture: Path, store: Path) -> 
 def winner_summary(record: Record) -> dict[str, JSONValue]:
     """What ``status`` shows of the exported winner (a study attr, read without the store)."""
     meta = record.metadata
-    return {
+    summary: dict[str, JSONValue] = {
         "study_name": meta.study_name,
         "trial_number": meta.trial_number,
         "objective": record.objective,
@@ -486,6 +639,9 @@ def winner_summary(record: Record) -> dict[str, JSONValue]:
         "confirmed_price_mae_se": _confirmation(record).confirmed_price_mae_se,
         "confirmed_se": _confirmed_se(record),
     }
+    if meta.warnings:  # impossible forecasts (absent when none: older attrs stay as they are)
+        summary["warnings"] = list(meta.warnings)
+    return summary
 
 
 def _confirmed_se(record: Record) -> float | None:
@@ -499,11 +655,15 @@ def _confirmed_se(record: Record) -> float | None:
 
 
 def _mirror_test_scores(study: optuna.Study, ledger: Ledger, key: str) -> None:
-    """Set ``test_scores`` from this incarnation's finished rounds, in the order the database
-    finished them (no lost updates)."""
+    """Set ``test_scores`` from this incarnation's finished rounds (no lost updates), oldest
+    round first: by the complete trials each was chosen from, then in the order the database
+    finished them (a late finaliser's older round comes before the newer one)."""
     scores = []
-    for done in ledger.rounds(key):
-        record = Record.from_json(done.result, f"the finalisation row of {key}")
+    finished = [
+        (done, Record.from_json(done.result, f"the finalisation row of {key}"))
+        for done in ledger.rounds(key)
+    ]
+    for done, record in sorted(finished, key=lambda pair: _trials_of(pair[1])):
         test = record.test
         scores.append(
             {
@@ -606,7 +766,7 @@ def _lease_keeper(ledger: Ledger, key: str, round_key: str, owner: str, lease_s:
     def renew() -> bool:
         if ledger.renew(key, round_key, owner, lease_s):
             return True
-        logger.warning("finalisation lease of %s was lost", key)
+        logger.info("finalisation lease of %s was lost", key)  # the main thread says what next
         return False
 
     return Periodic(f"renewing the finalisation lease of {key}", max(lease_s / 4, 0.5), renew)

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives.evaluator import Scored, evaluate
 from objectives.forecasts import concat
 from objectives.metrics import METRIC_NAMES, score
+from objectives.sanity import BAND_ATTR, POINTS_ATTR, check
 from objectives.settings import Settings, config_key
 from studies.context import StudyContext
 
@@ -24,6 +25,8 @@ SCORE_ATTRS = (
     "per_column",
     "val_forecasts",
     "val_paths",
+    POINTS_ATTR,
+    BAND_ATTR,
 )
 
 
@@ -90,6 +93,8 @@ def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
         trial.set_user_attr("val_paths", {"columns": list(paths.columns),
                                           "points": paths.points.tolist()})  # fmt: skip
     if paths is not None:
+        for key, count in check(paths).attrs().items():  # impossible forecasts, not clipped
+            trial.set_user_attr(key, count)
         trial.set_user_attr("model_passes", paths.passes)
         if paths.path_rows:
             trial.set_user_attr("model_path_rows", paths.path_rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -62,6 +63,7 @@ def open_study(
     warm_start: bool = True,
     previous: Sequence[tuple[Params, str]] = (),
     previous_study: str | None = None,
+    seed_given: bool = True,
 ) -> optuna.Study:
     """Resume ``ctx.name`` if it exists (after checking its identity) or create it.
 
@@ -69,13 +71,15 @@ def open_study(
     and enqueues ``previous`` (a refresh: the last period's confirmed candidates, named
     ``previous_study``), the known-good settings and the warm starts, in that order; the
     others wait for those attrs and resume. With ``create=False`` a missing study is an error.
+    An existing study keeps its stored seed; a different ``ctx.seed`` gets one warning line
+    on stderr unless ``seed_given`` is false (the seed was a default nobody asked for).
     """
     if not create:
         try:
             study = optuna.load_study(study_name=ctx.name, storage=storage)
         except KeyError:
             raise StudyError(f"no study {ctx.name}; run `optimise launch` first") from None
-        _check_identity(study, ctx, storage_label, resuming=False)
+        _check_identity(study, ctx, storage_label, resuming=False, seed_given=seed_given)
         return study
     try:
         study = optuna.create_study(
@@ -86,7 +90,7 @@ def open_study(
         )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=ctx.name, storage=storage)
-        _check_identity(study, ctx, storage_label, resuming=True)
+        _check_identity(study, ctx, storage_label, resuming=True, seed_given=seed_given)
         return study
     study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
     for params, source in previous:
@@ -128,7 +132,12 @@ def storage_arg(storage_label: str) -> str:
 
 
 def _check_identity(
-    study: optuna.Study, ctx: StudyContext, storage_label: str, *, resuming: bool
+    study: optuna.Study,
+    ctx: StudyContext,
+    storage_label: str,
+    *,
+    resuming: bool,
+    seed_given: bool = True,
 ) -> None:
     deadline = time.monotonic() + IDENTITY_WAIT_S
     expected = ctx.identity()
@@ -161,8 +170,14 @@ def _check_identity(
             f"{what} study {ctx.name}: its stored seed {_shown(stored_seed)} is impossible (a "
             f"seed is {SEED_RANGE}); delete the study: {delete_hint(ctx.name, storage_label)}"
         ) from None
-    if stored_seed != ctx.seed:
-        logger.warning("study %s keeps its seed %s (asked %s)", ctx.name, stored_seed, ctx.seed)
+    if stored_seed != ctx.seed and seed_given:
+        print(
+            f"warning: study {ctx.name} keeps its seed {stored_seed}; --seed {ctx.seed} is not "
+            "used (every trial of a study is scored on the study's seed set, so its values "
+            "stay comparable); for another seed use another --storage or delete the study: "
+            f"{delete_hint(ctx.name, storage_label)}",
+            file=sys.stderr,
+        )
     ctx.seed = int(stored_seed)
 
 

@@ -9,6 +9,7 @@ the record (``metadata.forecasts``), so the PNG can be redrawn by whoever publis
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,18 @@ def _paired_title(record: Record) -> str:
     return "\ntest " + " | ".join(parts) + " (DM-HLN)" if parts else ""
 
 
+def _mark_nonpositive(axes: Any, x: np.ndarray, data: Forecasts) -> None:
+    """Red crosses where the forecast or the band's lower edge is at or below 0: impossible
+    prices, drawn where they are (never clipped; ``metadata.warnings`` says how many)."""
+    label = "at or below 0 (impossible; not clipped)"
+    for values in (np.asarray(data.forecast), np.asarray(data.band_low)):
+        bad = ~(values > 0)
+        if bad.any():
+            axes.plot(x[bad], values[bad], "x", color="red", markersize=9, markeredgewidth=2,
+                      linestyle="none", label=label, zorder=5)  # fmt: skip
+            label = "_nolegend_"
+
+
 def render(record: Record) -> bytes:
     """The PNG of a record's ``metadata.forecasts``."""
     import matplotlib
@@ -88,6 +101,7 @@ def render(record: Record) -> bytes:
     axes.plot(x, data.actual, "o-", color="black", markersize=3, label="actual close")
     axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, label="winner forecast")
     axes.plot(x, data.naive, "--", color="tab:gray", label="naive (last close)")
+    _mark_nonpositive(axes, x, data)
     if data.default is not None:
         axes.plot(x, data.default, "^:", color="tab:orange", markersize=3,
                   label=f"trading default forecast{_p_label(record.test.vs_default)}")  # fmt: skip

@@ -13,11 +13,31 @@ from pathlib import Path
 import pytest
 
 import tests.fake_backend  # noqa: F401 - registers the test double as model "fake"
+from objectives.disk_cache import CACHE_DIR_ENV, CACHE_SIZE_ENV
 from optimise.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "trainingdata"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_stage1_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes the user's stage-1 disk cache (module fixtures share this folder)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("stage1-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _stage1_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test its own, empty stage-1 disk cache (also for the CLI in subprocesses), so no
+    test's pass counts depend on which tests ran before it."""
+    folder = tmp_path_factory.getbasetemp() / "stage1-caches" / uuid.uuid4().hex[:12]
+    monkeypatch.setenv(CACHE_DIR_ENV, str(folder))
+    monkeypatch.delenv(CACHE_SIZE_ENV, raising=False)
 
 
 @pytest.fixture

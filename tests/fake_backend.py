@@ -2,7 +2,9 @@
 
 Importing this module registers it as model ``fake``. Its "forecast" is the last close times
 ``1 + drift`` plus seeded noise; ``FAKE_TRIAL_SLEEP`` (seconds) slows each forecast so tests
-can kill a worker mid-trial, and ``FAKE_FAIL`` makes every forecast raise.
+can kill a worker mid-trial, ``FAKE_FAIL`` makes every forecast raise, and
+``FAKE_PRICE_SHIFT`` (a price) is subtracted from every forecast, draw and quantile: a model
+whose forecasts of a cheap series go below zero.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ class FakeEvaluator:
             centre = last[:, None] * growth[None, :]  # (C, H)
             scale = settings.noise * last[None, :, None]
             noise = rng.standard_normal((17, len(columns), H)) * scale
-            points.append(centre + noise[0])
-            draws.append(Draws(centre[None] + noise[1:], np.ones(16)))
+            shift = _shift()
+            points.append(centre + noise[0] - shift)
+            draws.append(Draws(centre[None] + noise[1:] - shift, np.ones(16)))
         return Forecast(origins, self.task.columns, np.asarray(points), tuple(draws))
 
     def forecast_close(self, targets: np.ndarray, settings: FakeSettings, seed: int):
@@ -109,7 +112,7 @@ class FakeEvaluator:
             context = self.bars.close[:target]  # rows < target only
             rng = np.random.default_rng(window_seed(seed, int(target)))
             noise = rng.standard_normal() * settings.noise * context[-1]
-            out.append(context[-1] * (1 + settings.drift) + noise)
+            out.append(context[-1] * (1 + settings.drift) + noise - _shift())
         return np.asarray(out)
 
     def forecast_quantiles(self, targets, settings: FakeSettings, seed, quantiles):
@@ -118,7 +121,11 @@ class FakeEvaluator:
         centre = np.array([self.bars.close[t - 1] * (1 + settings.drift) for t in targets])
         spread = np.array([self.bars.close[t - 1] * settings.noise for t in targets])
         z = np.array([NormalDist().inv_cdf(q) for q in quantiles])
-        return centre[:, None] + spread[:, None] * z[None, :]
+        return centre[:, None] + spread[:, None] * z[None, :] - _shift()
+
+
+def _shift() -> float:
+    return float(os.environ.get("FAKE_PRICE_SHIFT", "0"))
 
 
 class FakeBackend:
@@ -135,7 +142,12 @@ class FakeBackend:
         return self
 
 
-def load(checkpoint: str | None = None, tokenizer: str | None = None, device: str = "cpu"):
+def load(
+    checkpoint: str | None = None,
+    tokenizer: str | None = None,
+    device: str = "cpu",
+    disk_cache: object = None,  # no stage 1 to keep
+):
     return FakeBackend(checkpoint)
 
 

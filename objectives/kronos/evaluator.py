@@ -8,7 +8,9 @@ tokens)``: clips that tokenise the context alike share the transformer pass. Sta
 cached: it computes the s2 logits of a window's distinct s1 draws in one call and decodes its
 distinct (s1, s2) pairs in one call, shapes that depend on that window's draws only. The
 cache is bounded (:class:`objectives.cache.BoundedCache`; a pass held under both keys is
-charged once) and belongs to the backend, i.e. to one checkpoint.
+charged once) and belongs to the backend, i.e. to one checkpoint. Its second level, on disk
+(:mod:`objectives.disk_cache`), keys a window's :class:`Stage1` by the frame rows and time
+features it reads, ``max_context``, ``clip`` and the horizon.
 
 Under ``--task trading`` the frame is the trading code's wrapper's (a missing ``amount`` is
 ``volume * close``) and a path of ``H`` steps is generated as upstream does
@@ -28,14 +30,17 @@ import pandas as pd
 import torch
 
 from models.kronos import LoadedKronos
+from models.kronos.layers import KV
 from objectives.bars import Bars
 from objectives.cache import DEFAULT_CACHE_BYTES, BoundedCache
+from objectives.disk_cache import DiskCache, Stage1Disk, weights_digest
 from objectives.evaluator import BoundEvaluator, window_seed
 from objectives.forecasts import Draws, Forecast
 from objectives.kronos.paths import sample_paths, step_contexts
 from objectives.kronos.space import KronosSettings, KronosSpace
 from objectives.kronos.stages import (
     Stage1,
+    StepContext,
     denormalise,
     features,
     normalise,
@@ -52,7 +57,11 @@ class KronosBackend:
     name: ClassVar[str] = "kronos"
 
     def __init__(
-        self, loaded: LoadedKronos, device: str = "cpu", cache_bytes: int = DEFAULT_CACHE_BYTES
+        self,
+        loaded: LoadedKronos,
+        device: str = "cpu",
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        disk_cache: DiskCache | None = None,
     ) -> None:
         self.loaded = loaded
         self.predictor = loaded.predictor
@@ -61,14 +70,24 @@ class KronosBackend:
         self.checkpoint_id = f"{loaded.checkpoint_id} (tokenizer {loaded.tokenizer_id})"
         self.space = KronosSpace()
         self.stage1_cache: BoundedCache[Stage1] = BoundedCache(cache_bytes)
+        #: the second level, shared with other processes: keyed by the rows a window reads
+        self.stage1_disk = None if disk_cache is None else Stage1Disk(
+            disk_cache, self.name, self._weights_digest, device,
+            {"Stage1": Stage1, "StepContext": StepContext, "KV": KV},
+        )  # fmt: skip
         self.passes = 0  #: transformer passes over a context window (stage 1, cached)
         self.path_rows = 0  #: path rows run per trial against a cached window's keys
 
     def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> KronosEvaluator:
         return KronosEvaluator(self, bars, task, horizon)
 
+    def _weights_digest(self) -> str:
+        predictor, tokenizer = self.predictor, self.tokenizer
+        return weights_digest([predictor, tokenizer], [predictor.config, tokenizer.config])
+
     def uncached(self) -> KronosBackend:
-        """The same weights with a zero-size stage-1 cache (live forecasting, for latency)."""
+        """The same weights with a zero-size stage-1 cache and no disk cache (live
+        forecasting, for latency)."""
         return KronosBackend(self.loaded, self.device, cache_bytes=0)
 
 
@@ -78,7 +97,9 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
     def __init__(
         self, backend: KronosBackend, bars: Bars, task: Task = LEVELS, horizon: int = 1
     ) -> None:
-        super().__init__(backend.space, backend.stage1_cache, bars, task, horizon)
+        super().__init__(
+            backend.space, backend.stage1_cache, bars, task, horizon, backend.stage1_disk
+        )
         self.backend = backend
         self.amount_fill = "close" if task.spec.kronos_amount == "volume * close" else "mean"
         self.x = features(bars.prices, bars.volume, bars.amount, self.amount_fill)  # (N, 6)
@@ -96,7 +117,21 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
         """Stage 1 for every target, from the cache or computed window by window."""
         context, clip = settings.context, settings.clip
         key = self._key(settings)
-        return self.stage1(targets, key, lambda i: self._window(i, context, clip, key))
+        return self.stage1(
+            targets,
+            key,
+            lambda i: self._window(i, context, clip, key),
+            lambda i: self._reads(i, context, clip),
+        )
+
+    def _reads(self, i: int, max_context: int, clip: float) -> tuple[object, ...]:
+        """Everything :meth:`_window` is a function of, for the disk cache: the frame rows and
+        time features of the window (the fill of ``amount`` is in the rows), ``max_context``,
+        ``clip`` and the horizon; not the target's position."""
+        length = min(i, max_context)
+        rows = slice(i - length, i)
+        return ("kronos.window", max_context, float(clip), self.horizon, self.x[rows],
+                self.stamp[rows])  # fmt: skip
 
     def _window(self, i: int, max_context: int, clip: float, key: tuple[object, ...]) -> Stage1:
         """One window's stage 1, alone: tokenise; the transformer pass is shared by the clips

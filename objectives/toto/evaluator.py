@@ -16,7 +16,8 @@ own marginal, as upstream samples a patch.
   matrix products differ in the last bits with the batch's shape), gives the step-1 marginal of
   the next patch: a Student-t mixture (weights, df, loc, scale; ``k`` each) in the scaled
   space, and the scaler's affine (loc, scale). Cached per (checkpoint, data fingerprint,
-  target, max_context) in a bounded cache owned by the backend.
+  target, max_context) in a bounded cache owned by the backend, and on disk
+  (:mod:`objectives.disk_cache`) by the context values themselves and the path's length.
 * Stage 2 (per trial): ``num_samples`` exact draws per window from its own generator seeded by
   :func:`objectives.evaluator.window_seed`, mapped to prices (``loc + scale * x``, as upstream's
   ``AffineTransformed``), then the aggregate. Vectorised over windows and samples.
@@ -34,6 +35,7 @@ import torch
 from models.toto import Mixture, TotoModel, left_pad, sample_mixtures
 from objectives.bars import Bars
 from objectives.cache import DEFAULT_CACHE_BYTES, BoundedCache
+from objectives.disk_cache import DiskCache, Stage1Disk, weights_digest
 from objectives.evaluator import BoundEvaluator, window_seed
 from objectives.exceptions import DataError
 from objectives.forecasts import Draws, Forecast
@@ -54,6 +56,7 @@ class TotoBackend:
         checkpoint_id: str,
         device: str = "cpu",
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        disk_cache: DiskCache | None = None,
     ) -> None:
         self.model = model
         self.checkpoint_id = checkpoint_id
@@ -61,13 +64,18 @@ class TotoBackend:
         self.space = TotoSpace()
         #: (fingerprint, target, key) -> (4k + 2,) or (H, 4k + 2) float64 tensor
         self.stage1_cache: BoundedCache[torch.Tensor] = BoundedCache(cache_bytes)
+        #: the second level, shared with other processes: keyed by the context's values
+        self.stage1_disk = None if disk_cache is None else Stage1Disk(
+            disk_cache, self.name, lambda: weights_digest([model], [model.config]), self.device
+        )  # fmt: skip
         self.passes = 0  #: forward passes run so far (stage-1 misses)
 
     def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> TotoEvaluator:
         return TotoEvaluator(self, bars, task, horizon)
 
     def uncached(self) -> TotoBackend:
-        """The same model with a zero-size stage-1 cache (live forecasting, for latency)."""
+        """The same model with a zero-size stage-1 cache and no disk cache (live forecasting,
+        for latency)."""
         return TotoBackend(self.model, self.checkpoint_id, str(self.device), cache_bytes=0)
 
 
@@ -77,7 +85,9 @@ class TotoEvaluator(BoundEvaluator[TotoSettings]):
     def __init__(
         self, backend: TotoBackend, bars: Bars, task: Task = LEVELS, horizon: int = 1
     ) -> None:
-        super().__init__(backend.space, backend.stage1_cache, bars, task, horizon)
+        super().__init__(
+            backend.space, backend.stage1_cache, bars, task, horizon, backend.stage1_disk
+        )
         self.backend = backend
         patch = backend.model.config.patch_size
         if self.horizon > patch:
@@ -104,16 +114,19 @@ class TotoEvaluator(BoundEvaluator[TotoSettings]):
         """Marginals for ``targets``: ``(W, H, 4k + 2)`` float64 rows (one per path step) of
         mixture weights, df, loc, scale (``k`` each, scaled space), then the scaler's loc and
         scale (``(W, 4k + 2)`` at horizon 1, as before paths existed)."""
+        series = self.inputs[column]
         if self.percent:
             key: object = ("percent_change", column, self.horizon)
-            compute = lambda i: self._forward(self.inputs[column][1:i], self.horizon)  # noqa: E731
+            window = lambda i: series[1:i]  # noqa: E731
         else:
             key = max_context if self.horizon == 1 else (max_context, self.horizon)
-            context = self.inputs[column]
-            compute = lambda i: self._forward(  # noqa: E731
-                context[max(0, i - max_context) : i], self.horizon
-            )
-        rows = self.stage1(targets, key, compute)
+            window = lambda i: series[max(0, i - max_context) : i]  # noqa: E731
+        rows = self.stage1(
+            targets,
+            key,
+            lambda i: self._forward(window(i), self.horizon),
+            lambda i: ("toto.forward", self.horizon, window(i)),  # what the pass reads
+        )
         return torch.stack(rows)
 
     def _forward(self, context: torch.Tensor, steps: int) -> torch.Tensor:

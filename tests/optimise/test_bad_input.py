@@ -1,4 +1,5 @@
-"""The bad-input table (README, "Data"): one `error:` line, exit code 2, and nothing written."""
+"""The bad-input table (README, "Data"): one `error:` line, exit code 2, and nothing written
+(in a sweep of several symbols, nothing for the bad one: the others run)."""
 
 from __future__ import annotations
 
@@ -139,15 +140,23 @@ def test_a_symbol_that_is_not_a_plain_ticker_is_refused(
     assert_refused(code, capsys.readouterr().err, "plain ticker", workdir)
 
 
-def test_one_bad_symbol_among_good_ones_writes_nothing_for_any(
+def test_one_bad_symbol_among_good_ones_is_skipped_in_a_sweep(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Several symbols are a sweep (tests/optimise/test_sweeps.py): the bad one is one
+    ``error:`` line and written nowhere, the good one runs, the exit code is still 2."""
     data = workdir / "data"
     data.mkdir()
     good_frame().to_csv(data / "GOOD.csv", index=False)
     _nan(good_frame()).to_csv(data / "BAD.csv", index=False)
     code = launch(data, "GOOD", "BAD")
-    assert_refused(code, capsys.readouterr().err, "NaN or inf", workdir)
+    err = capsys.readouterr().err
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: BAD: ") and "NaN or inf" in errors[0]
+    assert "Traceback" not in err
+    assert (workdir / "store" / "fake" / "GOOD.json").is_file()
+    assert not (workdir / "store" / "fake" / "BAD.json").exists()
 
 
 @pytest.mark.parametrize(

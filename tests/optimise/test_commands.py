@@ -38,7 +38,7 @@ def launch(model: str, checkpoint: Path | None, data: Path, n: int = 4, *extra: 
 def test_status_lists_each_study_with_its_results(workdir, sample_data, capsys):
     assert launch("fake", None, sample_data, 3) == 0
     capsys.readouterr()
-    assert run_cli("status") == 0
+    assert run_cli("status", "--wide") == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("fake:AAPL:v20-t20-h1"))
     assert " 3 " in line and "trial" in line and str(workdir / "store") in line
@@ -116,7 +116,10 @@ def test_forecast_from_the_store_prints_the_last_bars_and_the_next(workdir, samp
     assert launch("fake", None, sample_data, 3, "--task", "levels") == 0
     rows = forecast_json("fake", None, sample_data, capsys, "--from-store")
     assert len(rows) == 4
-    assert [set(r) for r in rows] == [{"target_timestamp", "forecast", "actual", "last_close"}] * 4
+    keys = {"target_timestamp", "forecast", "band_quantiles", "band_low", "band_high", "actual",
+            "last_close"}  # fmt: skip
+    assert [set(r) for r in rows] == [keys] * 4
+    assert all(r["band_quantiles"] == [0.1, 0.9] and r["band_low"] <= r["band_high"] for r in rows)
     assert rows[-1]["actual"] is None and rows[0]["actual"] is not None
     assert rows[-1]["target_timestamp"] == "2013-03-04T00:00:00Z"  # Friday's next: Monday
     assert rows[-1]["last_close"] == rows[-2]["actual"]

@@ -246,7 +246,6 @@ def test_the_three_formats_carry_the_same_rows(db, capsys, tmp_path):
         (["status", "--top", "many"], "argument --top: 'many' is not a whole number"),
         (["status", "--top", "3", "--format", "xml"], "argument --format: invalid choice"),
         (["status", "--format", "csv"], "--format only works with --top N"),
-        (["status", "--model", "fake"], "--model only works with --top N"),
         (["status", "--top", "3", "--symbols", "ZZZ"], "no study of --symbols ZZZ in sqlite"),
         (["export", "--model", "fake", "--symbols", "AAPL", "--task", "levels", "--val-window",
           "99", "--top", "3"], "no study fake:AAPL:v99-t20-h1; run `optimise launch` first"),

@@ -338,7 +338,7 @@ def test_export_and_status_show_the_trading_codes_records_and_leave_them_intact(
     assert "unreadable" not in out and "study None" not in out
     [own] = (store / "fake" / "studies").glob("*.json")
     assert Record.from_json(own.read_bytes()).validation.beats_naive is False
-    assert run_cli("status") == 0  # status names the live record, foreign
+    assert run_cli("status", "--wide") == 0  # status names the live record, foreign
     out = capsys.readouterr().out
     row = next(x for x in out.splitlines() if x.startswith("fake:AAPL:"))
     assert row.rstrip().endswith("no: foreign")

@@ -220,7 +220,7 @@ def test_an_experiment_stays_apart_until_promoted_and_the_trading_loader_reads_e
     assert Record.from_json(own.read_bytes()).windows.val_window == 60
     assert f"kept the live record of study {default}" in out and "(not live)" in out
 
-    assert run_cli("status") == 0
+    assert run_cli("status", "--wide") == 0
     rows = table_rows(capsys.readouterr().out)
     assert rows[default].endswith(" yes")
     assert rows[experiment].endswith(f"no: {default} is live")
@@ -235,7 +235,7 @@ def test_an_experiment_stays_apart_until_promoted_and_the_trading_loader_reads_e
     # the known-good setting, the naive forecast itself), so it displaces nothing there
     assert (store / "best/AAPL.json").read_bytes() == files[store / "best/AAPL.json"]
     capsys.readouterr()
-    assert run_cli("status") == 0
+    assert run_cli("status", "--wide") == 0
     rows = table_rows(capsys.readouterr().out)
     assert rows[experiment].endswith(" yes")
     assert rows[default].endswith(f"no: {experiment} is live")

@@ -25,6 +25,9 @@ BEST_ONLY = (
     "best_selection", "config_path", "selection_metric", "selection_value",
     "candidate_pct_return_mae",
 )  # fmt: skip
+#: keys an export of this version writes only when they apply: horizon > 1 (``per_step``),
+#: impossible forecasts (``warnings``), a re-export after more trials (``updated_at``)
+SOMETIMES = ("per_step", "warnings", "updated_at")
 Schema = dict[str, tuple[str, str]]  # key path -> (type, "required" | "optional")
 
 
@@ -95,7 +98,7 @@ def check_keys(obj: dict, schema: Schema, prefix: str = "", *, every: bool) -> I
         if p.startswith(prefix) and re.fullmatch(r"[a-z_]+", p[len(prefix) :])
     }
     for key, (_, required) in children.items():
-        wanted = required == "required" or (every and key not in BEST_ONLY + ("per_step",))
+        wanted = required == "required" or (every and key not in BEST_ONLY + SOMETIMES)
         if wanted and key not in obj:
             yield f"missing {prefix}{key}"
     for key, value in obj.items():

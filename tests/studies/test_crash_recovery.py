@@ -221,7 +221,7 @@ def test_sigint_stops_cleanly_and_the_study_resumes(workdir: Path, sample_data: 
     (stopped,) = study.get_trials(states=(TrialState.FAIL,))
     assert stopped.user_attrs["interrupted"] is True
     assert "fail_reason" not in queued.user_attrs and queued.params == stopped.params
-    status = run_cli_process("status", "--storage", url)
+    status = run_cli_process("status", "--wide", "--storage", url)
     header, _, row = status.stdout.splitlines()[:3]
     cells = dict(zip(header.split(), row.split(), strict=False))
     assert cells["fail"] == "0" and cells["interrupted"] == "1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ import pytest
 from optuna.trial import TrialState
 
 from storage.database import Database
-from tests.conftest import PG_ADMIN, REPO, cli_command, cli_env
+from tests.conftest import PG_ADMIN, REPO, cli_command, cli_env, run_cli
 from tests.processes import Child
 from tests.studies.test_budget import assert_quiet_outages
 from tests.studies.test_crash_recovery import launch_args, wait_for
@@ -162,3 +163,43 @@ def test_fault_rounds(postgres_url: str, workdir: Path) -> None:
     new = json.loads((workdir / "store" / "fake" / "MSFT.json").read_text())
     assert new["metadata"]["data_fingerprint"] != old["metadata"]["data_fingerprint"]
     assert len(study.user_attrs["test_scores"]) == 1
+
+
+@pytest.mark.postgres
+def test_a_late_finaliser_leaves_the_newer_round_published(postgres_url: str, workdir: Path):
+    """Issue 21, item 1: a 10-trial launch's finaliser stores its round, then stops itself
+    (SIGSTOP, at that exact moment); a 20-trial launch finalises and publishes its newer round;
+    resumed (SIGCONT), the late finaliser exits 0, says its round was not published, and the
+    store files and the study's ``winner`` are still the newer round's."""
+    quick = ["--confirm-draws", "2", "--no-default-comparison"]
+    script = f"""
+import os, signal, sys
+import tests.fake_backend  # registers the fake model
+from storage.ledger import Ledger
+from optimise.cli import main
+complete = Ledger.complete
+def complete_then_stop(self, *a, **k):
+    done = complete(self, *a, **k)
+    print("finaliser stalled", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    return done
+Ledger.complete = complete_then_stop
+sys.exit(main({[*args_for(postgres_url, workdir, 10), *quick]!r}))
+"""
+    store = workdir / "store"
+    files = [store / "fake" / "MSFT.json", store / "best" / "MSFT.json"]
+    with Child([sys.executable, "-c", script], env=cli_env(), cwd=REPO) as late:
+        late.wait_for_line("finaliser stalled")
+        assert run_cli(*args_for(postgres_url, workdir, 20), *quick) == 0  # in this process
+        files += sorted((store / "fake" / "studies").glob("*.json"))  # the study's own record
+        published = {p: p.read_bytes() for p in files}
+        winner = optuna.load_study(study_name=NAME, storage=postgres_url).user_attrs["winner"]
+        os.kill(late.pid, signal.SIGCONT)
+        code, out = late.finish()
+    assert code == 0, out
+    assert "(trial" in out and "was not published: a newer round (chosen from 20" in out
+    assert {p: p.read_bytes() for p in files} == published
+    study = check_round(postgres_url, 20, workdir)
+    assert study.user_attrs["winner"] == winner
+    assert json.loads(files[0].read_text())["metadata"]["complete_trials"] == 20
+    assert len(study.user_attrs["test_scores"]) == 2  # each round scored once

@@ -44,7 +44,7 @@ def test_a_pruned_trial_is_never_confirmed_or_exported(workdir: Path, sample_dat
         assert whole.metrics.price_mae == trial.value
         np.testing.assert_array_equal(whole.forecast, trial.user_attrs["val_forecasts"])
     capsys.readouterr()
-    assert run_cli("status") == 0
+    assert run_cli("status", "--wide") == 0
     header, _, row = capsys.readouterr().out.splitlines()[:3]
     cells = dict(zip(header.split(), row.split(), strict=False))
     assert cells["pruned"] == str(len(pruned)) and cells["complete"] == str(len(complete))

@@ -217,7 +217,7 @@ def test_an_insignificant_test_edge_says_so_once_everywhere(
     record = Record.from_json((workdir / "store" / "fake" / "AAPL.json").read_bytes())
     assert record.test.vs_naive is not None and record.test.vs_naive.p_value == 1.0
     assert record.test.vs_default is not None
-    assert run_cli("status") == 0
+    assert run_cli("status", "--wide") == 0
     out, err = capsys.readouterr()
     assert err.count(EDGE) == 1
     header = next(line for line in out.splitlines() if line.startswith("study"))
