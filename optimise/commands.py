@@ -28,7 +28,7 @@ from storage.urls import STORAGE_ENV, is_sqlite, resolve, sqlite_path
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
-from studies.open import open_study, storage_arg
+from studies.open import open_study, seed_warning, storage_arg
 from studies.refresh import Refresh, latest_periods, resolve_period, split_name
 from studies.worker import RunOutcome, WorkerSettings, run_study
 
@@ -90,7 +90,9 @@ def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSett
 
 
 def launch(args: argparse.Namespace) -> int:
-    """Run or resume each study to ``--n-trials``, then finalise and export it."""
+    """Run or resume each study to ``--n-trials``, then finalise and export it. Several
+    symbols are a sweep (:mod:`optimise.sweep`): a symbol's own failure is one line and
+    skipped, a table ends it, and the exit code is 2 if any symbol failed."""
     _check_launch_flags(args)
     check_writable(Path(args.store))
     url = resolve(args.storage)
@@ -227,6 +229,7 @@ def export(args: argparse.Namespace) -> int:
             f"{done.record.metadata.complete_trials} complete trials: {done.path}); nothing "
             "rewritten (--force publishes it again)"
         )
+        warn_if_not_upper_case(args, done.record.symbol)
         _report(done)
         rows.append(_summary_row(name, "-", done))
     if args.all:
@@ -271,8 +274,8 @@ def _current_records(args: argparse.Namespace, db: Database) -> dict[str, Finali
         except KeyError:
             continue  # named as missing by the export itself
         given = argparse.Namespace(**vars(args))
-        if args.all:
-            fill_from(given, study.user_attrs.get("sources"), f"study {name}")
+        if args.all:  # (a given source that differs is named once, by the export itself)
+            fill_from(given, study.user_attrs.get("sources"), f"study {name}", warn=False)
         try:
             bars = load_bars(Path(given.data_dir or DEFAULT_DATA_DIR), study.user_attrs["symbol"])
         except (DataError, KeyError, OSError):
@@ -280,6 +283,9 @@ def _current_records(args: argparse.Namespace, db: Database) -> dict[str, Finali
         done = current(study, db.ledger, args.store, bars, settings)
         if done is not None:
             found[name] = done
+            stored = study.user_attrs.get("seed", 0)
+            if getattr(args, "seed_given", False) and stored != args.seed:
+                print(seed_warning(name, stored, args.seed, db.label), file=sys.stderr)
     return found
 
 

@@ -428,16 +428,16 @@ def _compact_row(e: Entry) -> list[str]:
     value = "-"
     if confirmed:
         se = confirmed["se"]
-        value = _fmt(confirmed["value"], ".4g") + ("" if se is None else f"±{se:.1g}")
+        value = _fmt(confirmed["value"], "#.4g") + ("" if se is None else f"±{se:.1g}")
     live = e["live_detail"]
     return [
         e["study"],
         trials,
-        _fmt(first["value"], ".4g") if first else "-",
+        _fmt(first["value"], "#.4g") if first else "-",
         value,
-        _fmt(e["naive_validation"], ".4g"),
-        _fmt(test["value"], ".4g") if test else "-",
-        _fmt(test["naive"], ".4g") if test else "-",
+        _fmt(e["naive_validation"], "#.4g"),
+        _fmt(test["value"], "#.4g") if test else "-",
+        _fmt(test["naive"], "#.4g") if test else "-",
         str(e["nonpositive_trials"]),
         "yes" if live == "yes" else ("-" if live == "-" else "no"),
     ]

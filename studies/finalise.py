@@ -10,6 +10,11 @@ finaliser killed after its claim committed is repaired by the next ``export`` or
 Rows are keyed by the study's creation nonce (``study_uid``), so a study deleted and created
 again under the same name never inherits its predecessor's result. Test scores are never read
 for selection.
+
+Rounds are ordered by the complete trials they were chosen from, and publishing is monotone:
+a compare-and-set of the study's published round in the ledger, made under the store lock
+before any file is written, so a late finaliser of an older round never replaces a newer one;
+it publishes the newer round instead (:func:`_publish`).
 """
 
 from __future__ import annotations

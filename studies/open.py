@@ -171,14 +171,18 @@ def _check_identity(
             f"seed is {SEED_RANGE}); delete the study: {delete_hint(ctx.name, storage_label)}"
         ) from None
     if stored_seed != ctx.seed and seed_given:
-        print(
-            f"warning: study {ctx.name} keeps its seed {stored_seed}; --seed {ctx.seed} is not "
-            "used (every trial of a study is scored on the study's seed set, so its values "
-            "stay comparable); for another seed use another --storage or delete the study: "
-            f"{delete_hint(ctx.name, storage_label)}",
-            file=sys.stderr,
-        )
+        print(seed_warning(ctx.name, stored_seed, ctx.seed, storage_label), file=sys.stderr)
     ctx.seed = int(stored_seed)
+
+
+def seed_warning(name: str, stored: object, asked: int, storage_label: str) -> str:
+    """The one-line warning for a ``--seed`` an existing study does not take."""
+    return (
+        f"warning: study {name} keeps its seed {stored}; --seed {asked} is not used (every "
+        "trial of a study is scored on the study's seed set, so its values stay comparable); "
+        f"for another seed use another --storage or delete the study: "
+        f"{delete_hint(name, storage_label)}"
+    )
 
 
 def _canonical(value: Any) -> str:

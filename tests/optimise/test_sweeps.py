@@ -7,14 +7,20 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.exc import OperationalError
 
-from optimise.sweep import Outcome, Plan, Steps, run_sweep
+from objectives.exceptions import DataError
+from optimise.sweep import Outcome, Plan, Steps, concerns_the_run, run_sweep
+from storage.exceptions import DatabaseUnreachableError, StorageError
+from studies.exceptions import StudyError
 from studies.owners import WORKER_ATTR
 from tests.conftest import REPO, SAMPLE_DATA, cli_env, run_cli
 from tests.processes import CEILING_S
@@ -158,46 +164,69 @@ def test_the_bar_over_symbols_counts_the_failed(capsys: pytest.CaptureFixture[st
     assert "symbols: 100%" in err and "2/2" in err and "0 ok, 2 failed" in err
 
 
-#: a worker that starts its sweep once every worker has its imports done, so the two overlap
+@pytest.mark.parametrize(
+    "error, the_runs",
+    [
+        (DataError("x.csv: no rows"), False),
+        (StudyError("refusing to resume study s: the data changed"), False),
+        (RuntimeError("a bug in one symbol's scoring"), False),
+        (StudyError("database error: password authentication failed"), True),
+        (StorageError("the study database studies.db was deleted while this worker ran"), True),
+        (DatabaseUnreachableError("lost the database for over 60 s"), True),
+        (OperationalError("SELECT 1", {}, Exception("connection refused")), True),
+    ],
+)
+def test_only_the_runs_own_errors_stop_a_sweep(error: Exception, the_runs: bool) -> None:
+    assert concerns_the_run(error) is the_runs
+
+
+#: the other worker: it starts its sweep once this test's own is about to start, so they overlap
 WORKER = """
 import sys, time
 from pathlib import Path
 import tests.fake_backend, optimise.commands, matplotlib.pyplot
 from optimise.cli import main
-gate = Path(sys.argv[1]); (gate / str(time.monotonic_ns())).touch()
+gate = Path(sys.argv[1]); (gate / "worker").touch()
 deadline = time.monotonic() + float(sys.argv[2])
-while len(list(gate.iterdir())) < 2 and time.monotonic() < deadline:
-    time.sleep(0.02)
+while not (gate / "test").exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
 sys.exit(main(sys.argv[3:]))
 """
 
 
 @pytest.mark.postgres
 def test_two_workers_on_postgresql_share_a_sweep_within_every_budget(
-    workdir: Path, postgres_url: str
-) -> None:
+    workdir: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """This test's process is one worker (in-process, to spare a second start-up), a child
+    process the other; both run the same ``launch --all``."""
     symbols = ["AAPL", "GOOG"]
     data = good_data(workdir, *symbols)
-    (workdir / "gate").mkdir()
+    gate = workdir / "gate"
+    gate.mkdir()
     n = 4
     argv = [
         "launch", "--model", "fake", "--all", "--data-dir", data, "--storage", postgres_url,
         "--store", workdir / "store", "--no-progress", *FAST, "--n-trials", n,
     ]  # fmt: skip
-    env = cli_env(FAKE_TRIAL_SLEEP="0.03")
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, workdir / "gate", str(CEILING_S), *map(str, argv)],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=CEILING_S)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n-----\n".join(outputs)
+    monkeypatch.setenv("FAKE_TRIAL_SLEEP", "0.03")
+    with (workdir / "worker.log").open("w+") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", WORKER, gate, str(CEILING_S), *map(str, argv)],
+            env=cli_env(FAKE_TRIAL_SLEEP="0.03"), cwd=REPO, stdout=log,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: (gate / "worker").exists() or worker.poll() is not None)
+            (gate / "test").touch()
+            assert run_cli(*argv) == 0
+            worker.wait(timeout=CEILING_S)
+        finally:
+            worker.kill()
+        log.seek(0)
+        outputs = [capsys.readouterr().out, log.read()]
+    assert worker.returncode == 0, outputs[1]
     for output in outputs:
         assert [row[-1] for row in table(output).values()] == ["ok"] * 2, output
     owners = set()
@@ -211,4 +240,11 @@ def test_two_workers_on_postgresql_share_a_sweep_within_every_budget(
         assert len(study.user_attrs["test_scores"]) == 1  # finalised once, by one of them
         owners |= {t.user_attrs[WORKER_ATTR] for t in study.trials}
         assert (workdir / "store" / "fake" / f"{symbol}.json").is_file()
-    assert len(owners) == 2  # both took trials
+    assert len(owners) == 2, owners  # both took trials
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + CEILING_S
+    while not condition():
+        assert time.monotonic() < deadline, "the worker never got ready"
+        time.sleep(0.01)
