@@ -26,7 +26,10 @@ sys.path.insert(0, str(ROOT))
 import optimise.setup  # noqa: E402
 from optimise.cli import main  # noqa: E402
 
-CHECKPOINTS = {"toto": ROOT / "tests/fixtures/toto/tiny", "kronos": ROOT / "tests/fixtures/kronos/checkpoint"}
+CHECKPOINTS = {
+    "toto": ROOT / "tests/fixtures/toto/tiny",
+    "kronos": ROOT / "tests/fixtures/kronos/checkpoint",
+}
 
 
 def launch(backends: list, *args: object) -> tuple[float, int, dict[str, int]]:
@@ -50,6 +53,7 @@ def main_bench() -> None:
     parser.add_argument("--model", default="toto", choices=sorted(CHECKPOINTS))
     parser.add_argument("--n-trials", type=int, default=30)
     parser.add_argument("--appended", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", default=["none", "disk"], choices=["none", "disk"])
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[])
     args = parser.parse_args()
     backends: list = []
@@ -63,7 +67,7 @@ def main_bench() -> None:
     lines = (ROOT / "trainingdata" / "AAPL.csv").read_text().splitlines(keepends=True)
     rows = ["| mode | launch | wall s | stage-1 passes | disk hits | disk misses |",
             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-    for mode in ("none", "disk"):
+    for mode in args.modes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             data = folder / "data"

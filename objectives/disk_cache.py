@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -191,12 +191,12 @@ class DiskCache:
         temp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
-            os.close(handle)
+            temp = str(path.parent / f".{key[:16]}.{secrets.token_hex(6)}.tmp")
+            # mode 0o666 less the umask, as for any new file; save_file keeps it
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             save_file(tensors, temp, metadata={**metadata, "format": FORMAT, "key": key})
             now = time.time_ns()
             os.utime(temp, ns=(now, now))
-            os.chmod(temp, 0o666 & ~_umask())
             os.replace(temp, path)
             temp = None
             written = path.stat().st_size
@@ -298,12 +298,6 @@ def _unlink(path: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # -- values as tensors and a JSON tree ------------------------------------------------------

@@ -65,13 +65,21 @@ HEADER = [
     "live",
 ]
 
-#: each metric's unit, as the default table's heading names it
+#: each metric's unit as it is stored (``--json``, the records)
 UNITS = {
-    "price_mae": "in the symbol's price units",
-    "return_mae": "a fraction of the price, 0.01 = 1%",
+    "price_mae": "the symbol's price units",
+    "return_mae": "a fraction of the price",
     "direction_accuracy": "a share of the targets",
-    "calibrated_return_mae": "a fraction of the price, 0.01 = 1%",
-    "crps": "of the return, a fraction of the price",
+    "calibrated_return_mae": "a fraction of the price",
+    "crps": "a fraction of the price (of the return)",
+}
+#: how the default table shows each metric: a scale and the unit its heading names
+SHOWN = {
+    "price_mae": (1.0, "in the symbol's price units"),
+    "return_mae": (100.0, "in % of the price"),
+    "direction_accuracy": (100.0, "in % of the targets"),
+    "calibrated_return_mae": (100.0, "in % of the price"),
+    "crps": (100.0, "of the return, in % of the price"),
 }
 
 #: the default table's columns and the groups above them (name, first column, last column)
@@ -408,36 +416,42 @@ def compact_lines(entries: Sequence[Entry]) -> list[str]:
         group = [e for e in entries if e["objective"] == metric]
         better = "higher" if METRICS.get(metric) and METRICS[metric].direction == "maximize" \
             else "lower"  # fmt: skip
-        unit = UNITS.get(metric)
+        scale, unit = SHOWN.get(metric, (1.0, ""))
         if lines:
             lines.append("")
         lines.append(f"{metric} ({unit + '; ' if unit else ''}{better} is better):")
-        lines += [line.rstrip() for line in _grouped_table(COMPACT, map(_compact_row, group))]
+        rows = [_compact_row(e, scale) for e in group]
+        lines += [line.rstrip() for line in _grouped_table(COMPACT, rows)]
     notes = [
-        f"  {e['study']}: not live ({e['live_detail'][4:]}); its record: "
-        f"{relative(e['export_path'])}"
+        f"  {e['study']}: not live ({e['live_detail'][4:]})"
         for e in entries
         if e["live_detail"].startswith("no: ")
     ]
     return lines + notes
 
 
-def _compact_row(e: Entry) -> list[str]:
+def _compact_row(e: Entry, scale: float) -> list[str]:
+    """A study's row of the default table, its values times ``scale`` (percent for returns)."""
     t, first, confirmed, test = e["trials"], e["first_pass"], e["confirmed"], e["test"]
     trials = str(t["complete"] + t["pruned"]) + (f"+{t['running']}" if t["running"] else "")
+
+    def shown(value: object) -> str:
+        number = _number(value)
+        return "-" if number is None else f"{number * scale:#.4g}".rstrip(".")
+
     value = "-"
     if confirmed:
-        se = confirmed["se"]
-        value = _fmt(confirmed["value"], "#.4g") + ("" if se is None else f"±{se:.1g}")
+        se = _number(confirmed["se"])
+        value = shown(confirmed["value"]) + ("" if se is None else f"±{se * scale:.1g}")
     live = e["live_detail"]
     return [
         e["study"],
         trials,
-        _fmt(first["value"], "#.4g") if first else "-",
+        shown(first["value"]) if first else "-",
         value,
-        _fmt(e["naive_validation"], "#.4g"),
-        _fmt(test["value"], "#.4g") if test else "-",
-        _fmt(test["naive"], "#.4g") if test else "-",
+        shown(e["naive_validation"]),
+        shown(test["value"]) if test else "-",
+        shown(test["naive"]) if test else "-",
         str(e["nonpositive_trials"]),
         "yes" if live == "yes" else ("-" if live == "-" else "no"),
     ]
@@ -515,13 +529,3 @@ def _show(args: argparse.Namespace, db: Database, *, watching: bool) -> int:
         for line in warnings:
             print(line, file=sys.stderr)
     return 0
-
-
-def relative(path: object) -> str:
-    """A path relative to the current folder where it lies under it, else as it is."""
-    if not isinstance(path, str):
-        return "-"
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path

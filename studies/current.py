@@ -9,7 +9,9 @@ nothing changed: minutes for a real checkpoint. A study's record is *current* wh
 * the store files publishing would write are there with those bytes: the study's own record
   and picture, and, where the study's record is the live one, the live record, its picture and
   ``best/``, and
-* the study's attrs name that record and store (a publication to another store is not current).
+* the study's attrs name that record and store (a publication to another store is not
+  current), its confirmation and test scores follow the ledger, the winning trial has the
+  picture attached and the dashboard note names the record.
 
 Then publishing would rewrite nothing, and :func:`current` returns what it would have
 returned; otherwise ``None`` and the caller finalises as usual.
@@ -85,6 +87,8 @@ def current(
         return None
     if not own.with_suffix(".png").exists():
         return None
+    if not _attrs_follow(study, ledger, key, record):
+        return None
     live_path = record_path(root, record.model, record.symbol)
     try:
         live = read_stored(root, record.model, record.symbol)
@@ -105,7 +109,42 @@ def current(
             return None
     elif live_verdict(record, live, Publish()) is None:
         return None  # publishing would make this study's record live
-    return Finalised(record, live_path if is_live else own, False, [], live=is_live)
+    shown = live_path if is_live else own
+    if f"Exported to `{shown.resolve()}` at {record.metadata.created_at}." not in _note(study):
+        return None  # the dashboard note names another record or place
+    return Finalised(record, shown, False, [], live=is_live)
+
+
+def _attrs_follow(study: optuna.Study, ledger: Ledger, key: str, record: Record) -> bool:
+    """Whether the study's attrs were published from this record: the confirmation, the test
+    scores of every finished round, the picture attached to the winning trial."""
+    from storage.optuna_internals import study_system_attrs, trial_id_of_number
+    from studies.finalise import TRIAL_ARTIFACT_PREFIX
+
+    attrs = study.user_attrs
+    selection = record.metadata.selection
+    if selection is None or attrs.get("confirmation") != selection.to_json():
+        return False
+    scores = attrs.get("test_scores") or []
+    if {s.get("round") for s in scores} != {r.round_key for r in ledger.rounds(key)}:
+        return False
+    prefix = TRIAL_ARTIFACT_PREFIX.format(
+        trial_id=trial_id_of_number(study, record.metadata.trial_number)
+    )
+    picture = study_record_path(Path("."), record.model, record.metadata.study_name)
+    return any(
+        k.startswith(prefix) and picture.with_suffix(".png").name in str(v)
+        for k, v in study_system_attrs(study).items()
+    )
+
+
+def _note(study: optuna.Study) -> str:
+    from optuna_dashboard import get_note
+
+    try:
+        return str(get_note(study))
+    except Exception:  # noqa: BLE001 - an unreadable note is simply not current
+        return ""
 
 
 def _holds(path: Path, record: Record) -> bool:

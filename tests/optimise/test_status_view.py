@@ -52,13 +52,16 @@ def test_the_default_table_fits_100_columns_and_names_its_unit(
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert max(map(len, lines)) <= 100, out
-    assert lines[0] == "return_mae (a fraction of the price, 0.01 = 1%; lower is better):"
+    assert lines[0] == "return_mae (in % of the price; lower is better):"
     assert "validation" in lines[1] and "test" in lines[1]  # the groups above the columns
     assert lines[2].split() == ["study", "trials", "first", "confirmed", "naive", "once",
                                 "naive", "<=0", "live"]  # fmt: skip
     rows = [line for line in lines if line.startswith("fake:")]
     assert [r.split()[0] for r in rows] == [STUDY, OTHER]
     assert all(r.split()[1] == "2" and r.endswith(" yes") for r in rows)
+    record = json.loads((two_studies / "store/fake/AAPL.json").read_text())
+    test = f"{record['test']['return_mae'] * 100:#.4g}"  # in percent, as the heading says
+    assert rows[0].split()[5] == test
     assert str(two_studies) not in out  # no absolute paths
     # warnings: after the table, on stderr, each once (one per study here)
     assert err.startswith("\n") and err.count(NAIVE) == 2
