@@ -78,7 +78,7 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
         for model in args.models.split(","):
             folder = work / f"{model}-{preset}"
             run("checkpoint", "init", "--arch", model, "--preset", preset, "--force", folder)
-            backend = load_backend(model, checkpoint=str(folder))
+            backend = load_backend(model, checkpoint=str(folder), device=args.device)
             for symbol in symbols:
                 records, seconds = {}, {}
                 for task in ("levels", "trading"):
@@ -87,7 +87,7 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
                         "launch", "--model", model, "--checkpoint", folder, "--symbols", symbol,
                         "--data-dir", data, "--n-trials", args.n_trials, "--no-progress",
                         "--task", task, "--storage", f"sqlite:///{work}/{preset}.db",
-                        "--store", store, "--seed", args.seed,
+                        "--store", store, "--seed", args.seed, "--device", args.device,
                         threads=args.threads)  # fmt: skip
                     path = store / model / f"{symbol}.json"
                     records[task] = Record.from_json(path.read_bytes(), str(path))
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny")
     parser.add_argument("--models", default="toto,kronos")
     parser.add_argument("--threads", type=int, help="torch threads of each launch")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU host")
     parser.add_argument("--n-trials", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/bench-tasks.json")
