@@ -416,7 +416,7 @@ def status(args: argparse.Namespace) -> int:
         views = [f"--{k}" for k in ("wide", "json", "watch") if getattr(args, k, None)]
         if views:
             raise DataError(
-                f"{' and '.join(views)} shape the status table, not the leaderboard "
+                f"{' and '.join(views)}: for the status table, not the leaderboard "
                 "(--top N takes --format and --out)"
             )
         return _leaderboard(args, every_study=True)

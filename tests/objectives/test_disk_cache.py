@@ -175,7 +175,7 @@ def test_bars_appended_still_hit_the_old_windows(model: str, aapl: Bars, tmp_pat
     warm = forecast(new, np.array([*targets, 595]), LEVELS, 1)
     assert warm.passes == 1 and cache.hits == len(targets)  # only the new window is computed
     assert np.array_equal(warm.points[:-1], cold.points)
-    # trading: Toto reads the whole history of returns (per column), Kronos a 7-step path's
+    # trading: Toto reads the whole history of returns (per column); Kronos, 7-step paths
     horizon, entries = HORIZON[model], len(TRADING.columns) if model == "toto" else 1
     first = forecast(old, targets[-1:], TRADING, horizon)
     hits = cache.hits
@@ -267,6 +267,19 @@ def test_a_bad_file_is_a_miss_and_is_replaced(damage: str, tmp_path: Path) -> No
     assert again.cache.writes == 1  # replaced
     third = store(tmp_path)
     assert torch.equal(third.get_or_compute(["k"], compute), value) and len(calls) == 2
+
+
+def test_a_folder_that_cannot_be_written_only_turns_writing_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    disk = store(blocker / "cache")
+    calls, compute = counting(torch.ones(3))
+    for _ in range(3):
+        assert torch.equal(disk.get_or_compute(["k"], compute), torch.ones(3))
+    assert len(calls) == 3 and not disk.cache.writable and disk.cache.writes == 0
+    assert sum("cannot write" in r.message for r in caplog.records) == 1  # one warning
 
 
 #: one of two processes writing the same keys at once, each reading back what it wrote

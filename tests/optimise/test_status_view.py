@@ -131,7 +131,7 @@ def test_watch_refreshes_until_ctrl_c_and_exits_0_quietly(
     [
         (["--watch", "0"], "argument --watch: 0 is not a positive number of seconds"),
         (["--watch", "5", "--json"], "--watch prints the table again"),
-        (["--top", "2", "--wide"], "--wide shape the status table, not the leaderboard"),
+        (["--top", "2", "--wide"], "--wide: for the status table, not the leaderboard"),
         (["--wide", "--json"], "not allowed with argument"),
     ],
 )
