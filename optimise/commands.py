@@ -383,10 +383,16 @@ def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) 
     ratio = "-" if paired.mae_ratio is None else f"{paired.mae_ratio:.4g}"
     worse = paired.dm_stat >= 0 if paired.dm_stat is not None else not (
         paired.mae_ratio is not None and paired.mae_ratio < 1)  # fmt: skip
+    detail = f"({metric} loss ratio {ratio}, DM-HLN p {paired.p_value:.3g})"
+    if worse and paired.p_value < ALPHA:
+        return (
+            f"warning: {study_name}: the winner (trial {trial_number}) is significantly worse "
+            f"than naive on the test window {detail}"
+        )
     return (
         f"warning: {study_name}: the winner's (trial {trial_number}) test edge over naive is not "
         f"significant at {ALPHA:.0%}{': it is no better than naive there' if worse else ''} "
-        f"({metric} loss ratio {ratio}, DM-HLN p {paired.p_value:.3g})"
+        f"{detail}"
     )
 
 

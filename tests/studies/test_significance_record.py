@@ -251,8 +251,12 @@ def test_a_significant_edge_gives_no_warning_and_old_records_none_either() -> No
     test = Scores(price_mae=1.0, return_mae=0.1, latency_s=0.1, vs_naive=significant)
     assert edge_warning("s", 1, "price_mae", test) is None
     worse = dataclasses.replace(significant, mae_ratio=1.25, dm_stat=3.1)
+    said = edge_warning("s", 1, "price_mae", Scores(
+        price_mae=1.0, return_mae=0.1, latency_s=0.1, vs_naive=worse)) or ""  # fmt: skip
+    assert "is significantly worse than naive on the test window" in said and EDGE not in said
+    unclear = dataclasses.replace(worse, p_value=0.4)  # worse, but not significantly
     assert EDGE in (edge_warning("s", 1, "price_mae", Scores(
-        price_mae=1.0, return_mae=0.1, latency_s=0.1, vs_naive=worse)) or "")  # fmt: skip
+        price_mae=1.0, return_mae=0.1, latency_s=0.1, vs_naive=unclear)) or "")  # fmt: skip
     certain = Paired(mae_ratio=0.9, dm_stat=None, p_value=0.0, method="m")  # constant edge
     assert certain.significant_edge() and not Paired(
         mae_ratio=None, dm_stat=None, p_value=1.0, method="m").significant_edge()  # fmt: skip
