@@ -33,12 +33,10 @@ from models.kronos import write_random_checkpoint  # noqa: E402
 from objectives.bars import load_bars  # noqa: E402
 from objectives.evaluator import load_backend  # noqa: E402
 from objectives.kronos.paths import full_window_paths, sample_paths  # noqa: E402
+from objectives.kronos.space import TRADING_BEST  # noqa: E402
 from objectives.tasks import TRADING  # noqa: E402
 
-CONFIG = {
-    "temperature": 0.152, "top_k": 20, "top_p": 0.83, "sample_count": 192,
-    "max_context": 232, "clip": 1.85,
-}  # fmt: skip
+CONFIG = TRADING_BEST  # the trading code's best known setting
 HORIZON = 7
 
 

@@ -104,6 +104,7 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
         self.amount_fill = "close" if task.spec.kronos_amount == "volume * close" else "mean"
         self.x = features(bars.prices, bars.volume, bars.amount, self.amount_fill)  # (N, 6)
         self.stamp = time_features(bars.timestamps)  # (N, 5) float32
+        self._future_stamps: dict[tuple[int, int], torch.Tensor] = {}
 
     def _key(self, settings: KronosSettings) -> tuple[object, ...]:
         """What stage 1 depends on besides the window (the frame's fill and the horizon only
@@ -164,7 +165,14 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
 
     def future_stamp(self, i: int, max_context: int) -> torch.Tensor:
         """``(1, H, 5)`` time features of the path from origin ``i``: the wrapper's
-        ``_build_future_index`` over the lookback rows (last + median step; 1 day if none)."""
+        ``_build_future_index`` over the lookback rows (last + median step; 1 day if none),
+        computed once per (origin, lookback): every trial's path from ``i`` reads them."""
+        key = (i, max_context)
+        if key not in self._future_stamps:
+            self._future_stamps[key] = self._future_stamp(i, max_context)
+        return self._future_stamps[key]
+
+    def _future_stamp(self, i: int, max_context: int) -> torch.Tensor:
         history = pd.DatetimeIndex(self.bars.timestamps[i - min(i, max_context) : i])
         step = history.to_series().diff().dropna().median() if len(history) >= 2 else None
         if step is None or pd.isna(step) or step <= pd.Timedelta(0):
