@@ -47,10 +47,12 @@ def task_of(name: str) -> Task:
     return Task(name, TASKS[name].columns)
 
 
-def rescore(backend, data: Path, symbol: str, record: Record, task_name: str, seed: int) -> float:
+def rescore(backend, data: Path, symbol: str, record: Record, task_name: str, seed: int,
+            windows: WindowSpec) -> float:  # fmt: skip
     """``record``'s config scored on ``task_name``'s validation window by its objective."""
     task = task_of(task_name)
-    spec = WindowSpec(horizon=resolve_horizon(task, record.model, None))
+    spec = WindowSpec(val_window=windows.val_window, test_window=windows.test_window,
+                      horizon=resolve_horizon(task, record.model, None))  # fmt: skip
     ctx = StudyContext(backend, load_bars(data, symbol), spec, TASKS[task_name].metric, seed,
                        task=task)  # fmt: skip
     settings = backend.space.from_config(record.settings)
@@ -73,6 +75,7 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
         (data / f"{symbol}.csv").symlink_to(Path(args.data).resolve() / f"{symbol}.csv")
     for symbol in args.symbols_bundled.split(","):
         (data / f"{symbol}.csv").symlink_to(ROOT / "trainingdata" / f"{symbol}.csv")
+    windows = WindowSpec(val_window=args.val_window, test_window=args.test_window)
     symbols = [s for s in (args.symbols + "," + args.symbols_bundled).split(",") if s]
     for preset in args.presets.split(","):
         for model in args.models.split(","):
@@ -88,6 +91,7 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
                         "--data-dir", data, "--n-trials", args.n_trials, "--no-progress",
                         "--task", task, "--storage", f"sqlite:///{work}/{preset}.db",
                         "--store", store, "--seed", args.seed, "--device", args.device,
+                        "--val-window", args.val_window, "--test-window", args.test_window,
                         threads=args.threads)  # fmt: skip
                     path = store / model / f"{symbol}.json"
                     records[task] = Record.from_json(path.read_bytes(), str(path))
@@ -101,10 +105,12 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
                         "scored_under": other,
                         "other_objective": TASKS[other].metric,
                         "value_under_other": rescore(backend, data, symbol, record, other,
-                                                     args.seed),
+                                                     args.seed, windows),
                         "other_winner_first_pass": rescore(backend, data, symbol,
-                                                           records[other], other, args.seed),
-                        "n_trials": args.n_trials, "study_s": round(seconds[task], 1),
+                                                           records[other], other, args.seed,
+                                                           windows),
+                        "n_trials": args.n_trials, "val_window": args.val_window,
+                        "test_window": args.test_window, "study_s": round(seconds[task], 1),
                         "threads": args.threads,
                     }  # fmt: skip
                     out = [r for r in out if _key(r) != _key(row)] + [row]
@@ -145,6 +151,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU host")
     parser.add_argument("--n-trials", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-window", type=int, default=20, help="validation bars per study")
+    parser.add_argument("--test-window", type=int, default=20, help="test bars per study")
     parser.add_argument("--out", default="docs/bench-tasks.json")
     parser.add_argument("--table", help="print the docs table of a results file")
     args = parser.parse_args()
