@@ -11,12 +11,13 @@ from objectives.metrics import METRICS, Metric
 from objectives.tasks import LEVELS, Task
 from objectives.windows import Windows, WindowSpec, split
 from storage.history import period_tag
+from studies import attrs as keys
 
 #: study attrs of a refreshable study: how many rows its ``data_fingerprint`` covers (so a
 #: relaunch can hash the same prefix of a grown CSV), its period's tag, the period before it
-DATA_ROWS_ATTR = "data_rows"
-PERIOD_ATTR = "period"
-PREVIOUS_ATTR = "previous_period"
+DATA_ROWS_ATTR = keys.DATA_ROWS
+PERIOD_ATTR = keys.PERIOD
+PREVIOUS_ATTR = keys.PREVIOUS_PERIOD
 #: between a study's name and its period tag: ``toto:AAPL:v20-t20-h1:trading@2013-03-01``
 PERIOD_SEP = "@"
 
@@ -128,13 +129,13 @@ class StudyContext:
     def identity(self) -> dict[str, Any]:
         """The study user attrs that must match for a study to be resumed."""
         return {
-            "model": self.model,
-            "symbol": self.symbol,
-            "data_fingerprint": self.fingerprint,
-            "windows": self.spec.as_dict(),
-            "checkpoint": self.backend.checkpoint_id,
-            "metric": self.metric,
-            "search_space": self.backend.space.describe(),
-            "evaluation": EVALUATION,
-            "task": self.task.describe(self.model, self.spec.horizon),
+            keys.MODEL: self.model,
+            keys.SYMBOL: self.symbol,
+            keys.DATA_FINGERPRINT: self.fingerprint,
+            keys.WINDOWS: self.spec.as_dict(),
+            keys.CHECKPOINT: self.backend.checkpoint_id,
+            keys.METRIC: self.metric,
+            keys.SEARCH_SPACE: self.backend.space.describe(),
+            keys.EVALUATION: EVALUATION,
+            keys.TASK: self.task.describe(self.model, self.spec.horizon),
         }

@@ -38,9 +38,11 @@ from storage.store import (
     record_path,
     study_record_path,
 )
+from studies.attrs import winner_summary
 from studies.confirm import candidates
-from studies.finalise import Finalised, FinaliseSettings, _round_key, winner_summary
+from studies.finalise import FinaliseSettings, _round_key
 from studies.open import UID_ATTR
+from studies.publish import Finalised
 from studies.recount import as_published
 
 
@@ -119,7 +121,7 @@ def _attrs_follow(study: optuna.Study, ledger: Ledger, key: str, record: Record)
     """Whether the study's attrs were published from this record: the confirmation, the test
     scores of every finished round, the picture attached to the winning trial."""
     from storage.optuna_internals import study_system_attrs, trial_id_of_number
-    from studies.finalise import TRIAL_ARTIFACT_PREFIX
+    from studies.note import TRIAL_ARTIFACT_PREFIX
 
     attrs = study.user_attrs
     selection = record.metadata.selection

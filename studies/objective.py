@@ -15,12 +15,14 @@ from objectives.forecasts import concat
 from objectives.metrics import METRIC_NAMES, score
 from objectives.sanity import BAND_ATTR, POINTS_ATTR, check
 from objectives.settings import Settings, config_key
+from studies import attrs as keys
+from studies.attrs import TrialAttrs
 from studies.context import StudyContext
 
 #: the trial attrs that carry a scoring (copied as they are to a duplicate)
 SCORE_ATTRS = (
     *METRIC_NAMES,
-    *(f"naive_{m}" for m in METRIC_NAMES),
+    *(keys.naive_key(m) for m in METRIC_NAMES),
     "skill",
     "per_column",
     "val_forecasts",
@@ -33,14 +35,14 @@ SCORE_ATTRS = (
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
     """Score one trial on the validation window under the study's seed set."""
     settings = ctx.backend.space.suggest(trial)
-    trial.set_user_attr("config", settings.to_config())
+    trial.set_user_attr(keys.CONFIG, settings.to_config())
     earlier = _scored_before(trial, settings)
     if earlier is not None:
         for key in SCORE_ATTRS:
             if key in earlier.user_attrs:
                 trial.set_user_attr(key, earlier.user_attrs[key])
-        trial.set_user_attr("duplicate_of", earlier.number)
-        trial.set_user_attr("trial_cost_s", 0.0)
+        trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
+        trial.set_user_attr(keys.TRIAL_COST_S, 0.0)
         assert earlier.value is not None
         return float(earlier.value)
     if ctx.prune_chunk:
@@ -74,8 +76,8 @@ def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settin
             running = score(ctx.bars, concat(parts), path_score, names=(ctx.metric,))
             trial.report(running.value(ctx.metric), step)
             if trial.should_prune():
-                trial.set_user_attr("pruned_after_windows", done)
-                trial.set_user_attr("trial_cost_s", round(seconds, 6))
+                trial.set_user_attr(keys.PRUNED_AFTER_WINDOWS, done)
+                trial.set_user_attr(keys.TRIAL_COST_S, round(seconds, 6))
                 raise optuna.TrialPruned(f"pruned after {done} of {len(targets)} windows")
     paths = concat(parts)
     return Scored(score(ctx.bars, paths, path_score), paths.lead, seconds, paths)
@@ -86,19 +88,19 @@ def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
     anyone re-score the trial exactly (``optimise forecast --window validation``)."""
     for key, value in scored.metrics.as_dict().items():
         trial.set_user_attr(key, value)
-    trial.set_user_attr("val_forecasts", [float(x) for x in scored.forecast])
+    trial.set_user_attr(keys.VAL_FORECASTS, [float(x) for x in scored.forecast])
     paths = scored.paths
     if paths is not None and (len(paths.columns) > 1 or paths.horizon > 1):
-        trial.set_user_attr("per_column", scored.metrics.per_column)
-        trial.set_user_attr("val_paths", {"columns": list(paths.columns),
+        trial.set_user_attr(keys.PER_COLUMN, scored.metrics.per_column)
+        trial.set_user_attr(keys.VAL_PATHS, {"columns": list(paths.columns),
                                           "points": paths.points.tolist()})  # fmt: skip
     if paths is not None:
         for key, count in check(paths).attrs().items():  # impossible forecasts, not clipped
             trial.set_user_attr(key, count)
-        trial.set_user_attr("model_passes", paths.passes)
+        trial.set_user_attr(keys.MODEL_PASSES, paths.passes)
         if paths.path_rows:
-            trial.set_user_attr("model_path_rows", paths.path_rows)
-    trial.set_user_attr("trial_cost_s", round(scored.seconds, 6))
+            trial.set_user_attr(keys.MODEL_PATH_ROWS, paths.path_rows)
+    trial.set_user_attr(keys.TRIAL_COST_S, round(scored.seconds, 6))
 
 
 def _scored_before(trial: optuna.Trial, settings: Settings) -> FrozenTrial | None:
@@ -112,5 +114,5 @@ def _scored_before(trial: optuna.Trial, settings: Settings) -> FrozenTrial | Non
 
 def stored_key(trial: FrozenTrial) -> str | None:
     """The canonical text of a finished trial's settings (its ``config`` attr), or ``None``."""
-    stored = trial.user_attrs.get("config")
+    stored = TrialAttrs.of(trial).config
     return None if stored is None else config_key(stored)

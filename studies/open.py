@@ -17,6 +17,7 @@ from objectives.exceptions import DataError
 from objectives.metrics import METRICS
 from objectives.seeds import SEED_RANGE, check_seed
 from objectives.settings import Params
+from studies import attrs as keys
 from studies.context import (
     DATA_ROWS_ATTR,
     PERIOD_ATTR,
@@ -26,7 +27,7 @@ from studies.context import (
 )
 from studies.exceptions import StudyError
 
-UID_ATTR = "study_uid"  # a creation nonce: the ledger keys finalisation rounds by it
+UID_ATTR = keys.UID  # a creation nonce: the ledger keys finalisation rounds by it
 
 logger = logging.getLogger(__name__)
 
@@ -94,26 +95,26 @@ def open_study(
         return study
     study.set_metric_names([OBJECTIVE_NAMES.get(ctx.metric, f"validation {ctx.metric}")])
     for params, source in previous:
-        study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={keys.SOURCE: source}, skip_if_exists=True)
     for params in ctx.backend.space.known_good():
         study.enqueue_trial(
-            params, user_attrs={"source": "known good (trading code)"}, skip_if_exists=True
+            params, user_attrs={keys.SOURCE: "known good (trading code)"}, skip_if_exists=True
         )
     if warm_start:
         from studies.warm_start import warm_start_params
 
         for params, source in warm_start_params(storage, ctx):
-            study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs={keys.SOURCE: source}, skip_if_exists=True)
     study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
-    study.set_user_attr("seed", ctx.seed)
-    study.set_user_attr("sources", ctx.sources)
+    study.set_user_attr(keys.SEED, ctx.seed)
+    study.set_user_attr(keys.SOURCES, ctx.sources)
     study.set_user_attr(DATA_ROWS_ATTR, ctx.windows.test_end)  # the rows data_fingerprint covers
     study.set_user_attr(PERIOD_ATTR, ctx.period_tag)
     if previous_study is not None:
         study.set_user_attr(PREVIOUS_ATTR, previous_study)
     for key, value in ctx.identity().items():
         study.set_user_attr(key, value)
-    study.set_user_attr("test_scores", [])
+    study.set_user_attr(keys.TEST_SCORES, [])  # set last: the study is initialised
     logger.info("created study %s", ctx.name)
     return study
 
@@ -143,7 +144,7 @@ def _check_identity(
     expected = ctx.identity()
     while True:
         attrs = study.user_attrs
-        if "test_scores" in attrs or all(key in attrs for key in expected):  # set last
+        if keys.TEST_SCORES in attrs or all(key in attrs for key in expected):  # set last
             break
         if time.monotonic() > deadline:
             raise StudyError(

@@ -6,7 +6,9 @@ import os
 import socket
 from pathlib import Path
 
-WORKER_ATTR = "worker"
+from studies.attrs import WORKER
+
+WORKER_ATTR = WORKER
 
 
 def process_start(pid: int) -> str | None:

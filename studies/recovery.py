@@ -22,6 +22,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from storage.optuna_internals import set_trial_state, stored_trial
+from studies import attrs as keys
 from studies.owners import WORKER_ATTR, is_dead_local
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def recover_dead_trials(
 
 
 #: user attrs a re-queued trial must not inherit (they describe the interrupted run)
-RUN_ATTRS = ("fail_reason", "interrupted", "worker")
+RUN_ATTRS = (keys.FAIL_REASON, keys.INTERRUPTED, keys.WORKER)
 
 
 def requeue_interrupted(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> None:

@@ -27,6 +27,7 @@ from storage.ledger import Ledger, trial_counts
 from storage.optuna_internals import record_heartbeat, stored_trial, study_id, trial_id
 from storage.outage import OUTAGE
 from storage.sqlite_file import SqliteFile
+from studies import attrs as keys
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.objective import objective
@@ -107,7 +108,7 @@ def run_study(
             ran += 1
             consecutive_failures = consecutive_failures + 1 if state == TrialState.FAIL else 0
             if consecutive_failures >= settings.max_consecutive_failures:
-                last = stored_trial(study, trial).user_attrs.get("fail_reason")
+                last = stored_trial(study, trial).user_attrs.get(keys.FAIL_REASON)
                 raise StudyError(
                     f"{consecutive_failures} trials of {ctx.name} failed in a row "
                     f"(last: {last}); each trial's fail_reason is in the dashboard"
@@ -240,7 +241,7 @@ def _run_trial(
         raise
     if value is None:
         try:
-            _resilient(lambda: trial.set_user_attr("fail_reason", reason[:500]), settings)
+            _resilient(lambda: trial.set_user_attr(keys.FAIL_REASON, reason[:500]), settings)
         except optuna.exceptions.UpdateFinishedTrialError:
             return None
         return _tell(study, trial, TrialState.FAIL, None, settings)
@@ -273,8 +274,8 @@ def _tell(
 
 def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSettings) -> None:
     try:
-        trial.set_user_attr("interrupted", True)  # status counts these apart from failures
-        trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM); queued again")
+        trial.set_user_attr(keys.INTERRUPTED, True)  # status counts these apart from failures
+        trial.set_user_attr(keys.FAIL_REASON, "interrupted (Ctrl-C or SIGTERM); queued again")
         study.tell(trial, state=TrialState.FAIL)
         requeue_interrupted(study, stored_trial(study, trial), settings.max_retry)
     except Exception as exc:  # noqa: BLE001 - best effort on the way out; recovery covers it
