@@ -35,6 +35,9 @@ BEST = "best"
 MAXIMISED = frozenset({"direction_accuracy"})
 
 _OLDEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+#: the models whose ``pct_return_mae`` the trading code's selection writes as flat keys
+#: (``metadata.<model>_pct_return_mae``); every compared model's is in the map
+FLAT_MODELS = ("kronos", "toto", "chronos2")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,18 @@ def selection_metric(objective: str) -> str:
     """``metadata.selection_metric`` in the trading code's words: ``validation_pct_return_mae``
     for ``return_mae`` (its name of it), else ``validation_<objective>``."""
     return f"validation_{'pct_return_mae' if objective == 'return_mae' else objective}"
+
+
+def improvement_pct(chosen: float, others: Sequence[float]) -> float:
+    """``metadata.improvement_pct``, as the trading code's selection computes it: how much lower
+    the chosen model's ``pct_return_mae`` is than the runner-up's (the lowest of the others),
+    in percent of the runner-up's; 0 with no other model or a runner-up of 0 or less. Its
+    chosen model is always the lowest; ours, chosen on the validation objective, may not be,
+    and then the value is negative."""
+    runner_up = min(others, default=None)
+    if runner_up is None or not runner_up > 0:
+        return 0.0
+    return (runner_up - chosen) / runner_up * 100
 
 
 def config_path(store: str, model: str, symbol: str) -> str:
@@ -202,11 +217,14 @@ def choose(entries: Sequence[Entry], store: str) -> Record | None:
         value = record.validation.pct_return_mae
         candidate_pct[entry.model] = record.validation.return_mae if value is None else value
     winning_value = next(score for score, entry, _ in candidates if entry is winner)
+    others = [value for model, value in candidate_pct.items() if model != winner.model]
     metadata = dataclasses.replace(
         best.metadata,
         selection_metric=selection_metric(objective),
         selection_value=winning_value,
+        **{f"{m}_pct_return_mae": candidate_pct[m] for m in FLAT_MODELS if m in candidate_pct},
         candidate_pct_return_mae=candidate_pct,
+        improvement_pct=improvement_pct(candidate_pct[winner.model], others),
         best_selection=selection,
     )
     return dataclasses.replace(

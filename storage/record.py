@@ -391,10 +391,16 @@ class Metadata(_Part):
     warnings: tuple[str, ...] | None = _optional(_array(_str))
     #: in ``best/`` only, the trading code's keys: what the choice compared
     #: (``validation_<metric>``; ``validation_pct_return_mae`` for ``return_mae``), the winner's
-    #: value of it, and each compared model's validation ``pct_return_mae``
+    #: value of it, each compared model's validation ``pct_return_mae`` (flat for the trading
+    #: code's three models, and as a map), and how much lower the winner's is than the
+    #: runner-up's, in percent of it (``storage.best.improvement_pct``)
     selection_metric: str | None = _optional(_str)
     selection_value: float | None = _optional(_number)
+    kronos_pct_return_mae: float | None = _optional(_number)
+    toto_pct_return_mae: float | None = _optional(_number)
+    chronos2_pct_return_mae: float | None = _optional(_number)
     candidate_pct_return_mae: Mapping[str, float] | None = _optional(_number_map)
+    improvement_pct: float | None = _optional(_number)
     best_selection: BestSelection | None = _optional(_part(BestSelection))
 
 

@@ -231,6 +231,8 @@ def test_both_models_export_and_best_chooses_between_them(workdir, checkpoints, 
     assert best["metadata"].pop("selection_metric") == "validation_price_mae"
     assert best["metadata"].pop("selection_value") == best["validation"]["price_mae"]
     candidates = best["metadata"].pop("candidate_pct_return_mae")
+    flat = {m: best["metadata"].pop(f"{m}_pct_return_mae") for m in candidates}
+    assert flat == candidates and isinstance(best["metadata"].pop("improvement_pct"), float)
     if winner is kronos and winner["validation"]["beats_naive"] is False:
         # Kronos, finalised second, loses to naive: it never displaces Toto's record in best/
         assert best == toto and candidates == {"toto": toto["validation"]["return_mae"]}

@@ -23,7 +23,8 @@ SCHEMA_DOC = REPO / "docs" / "store-schema.md"
 #: keys only ``best/`` records carry
 BEST_ONLY = (
     "best_selection", "config_path", "selection_metric", "selection_value",
-    "candidate_pct_return_mae",
+    "candidate_pct_return_mae", "improvement_pct", "kronos_pct_return_mae",
+    "toto_pct_return_mae", "chronos2_pct_return_mae",
 )  # fmt: skip
 #: keys an export of this version writes only when they apply: horizon > 1 (``per_step``),
 #: impossible forecasts (``warnings``), a re-export after more trials (``updated_at``)
@@ -161,8 +162,9 @@ def test_a_real_export_round_trips_and_has_exactly_the_documented_keys(
     assert chosen.metadata.selection_metric == "validation_pct_return_mae"  # trading: return_mae
     assert chosen.metadata.selection_value == chosen.validation.return_mae
     assert chosen.metadata.candidate_pct_return_mae == {"fake": chosen.validation.return_mae}
+    assert chosen.metadata.improvement_pct == 0.0  # one model compared, as the trading code
     only_best = {"best_selection", "selection_metric", "selection_value",
-                 "candidate_pct_return_mae"}  # fmt: skip
+                 "candidate_pct_return_mae", "improvement_pct"}  # fmt: skip
     meta = dataclasses.replace(chosen.metadata, **dict.fromkeys(only_best))
     assert dataclasses.replace(chosen, config_path=None, metadata=meta) == records["fake"]
 
