@@ -25,6 +25,7 @@ from storage.history import keep_previous_record
 from storage.record import Scores
 from storage.store import Publish, check_writable, record_path
 from storage.urls import STORAGE_ENV, is_sqlite, resolve, sqlite_path
+from studies.attrs import StudyAttrs
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
@@ -196,7 +197,8 @@ def _refresh(args: argparse.Namespace, db: Database, ctx: StudyContext) -> Refre
     )
     if refreshed is None:
         return None
-    exported = refreshed.previous.attrs.get("export_path")
+    previous = refreshed.previous
+    exported = StudyAttrs(previous.name, previous.attrs).export_path
     places = [record_path(Path(args.store), ctx.model, ctx.symbol)]
     places += [Path(exported)] if isinstance(exported, str) else []
     kept = keep_previous_record(Path(args.store), refreshed.previous.name, places)
@@ -273,17 +275,18 @@ def _current_records(args: argparse.Namespace, db: Database) -> dict[str, Finali
             study = optuna.load_study(study_name=name, storage=db.optuna)
         except KeyError:
             continue  # named as missing by the export itself
+        attrs = StudyAttrs.of(study)
         given = argparse.Namespace(**vars(args))
         if args.all:  # (a given source that differs is named once, by the export itself)
-            fill_from(given, study.user_attrs.get("sources"), f"study {name}", warn=False)
+            fill_from(given, attrs.sources, f"study {name}", warn=False)
         try:
-            bars = load_bars(Path(given.data_dir or DEFAULT_DATA_DIR), study.user_attrs["symbol"])
+            bars = load_bars(Path(given.data_dir or DEFAULT_DATA_DIR), attrs.recorded_symbol)
         except (DataError, KeyError, OSError):
             continue  # the export says what is wrong
         done = current(study, db.ledger, args.store, bars, settings)
         if done is not None:
             found[name] = done
-            stored = study.user_attrs.get("seed", 0)
+            stored = attrs.seed
             if getattr(args, "seed_given", False) and stored != args.seed:
                 print(seed_warning(name, stored, args.seed, db.label), file=sys.stderr)
     return found
@@ -304,7 +307,7 @@ def _contexts_of_every_study(
     prefix = f"{args.model}:"
     summaries = [
         s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if s.study_name.startswith(prefix) and "study_uid" in s.user_attrs
+        if s.study_name.startswith(prefix) and StudyAttrs.of(s).made_by_optimise
     ]  # fmt: skip
     latest = latest_periods(s.study_name for s in summaries)  # earlier periods are history
     summaries = [s for s in summaries if s.study_name in latest]
@@ -314,26 +317,26 @@ def _contexts_of_every_study(
     backends: dict[tuple, Any] = {}
     ctxs = []
     for summary in sorted(summaries, key=lambda s: s.study_name):
-        attrs = summary.user_attrs
+        attrs = StudyAttrs.of(summary)
         given = argparse.Namespace(**vars(args))
-        fill_from(given, attrs.get("sources"), f"study {summary.study_name}")
+        fill_from(given, attrs.sources, f"study {summary.study_name}")
         key = (given.checkpoint, given.tokenizer)
         if key not in backends:
             backends[key] = load_backend(
                 args.model, checkpoint=given.checkpoint, tokenizer=given.tokenizer,
                 device=args.device, disk_cache=disk_cache(args),
             )  # fmt: skip
-        bars = load_bars(Path(given.data_dir), attrs["symbol"])
-        warn_if_not_upper_case(args, attrs["symbol"])
+        bars = load_bars(Path(given.data_dir), attrs.recorded_symbol)
+        warn_if_not_upper_case(args, attrs.recorded_symbol)
         ctxs.append(
             StudyContext(
                 backends[key],
                 bars,
-                WindowSpec(**attrs["windows"]),
-                metric=attrs["metric"],
-                seed=attrs.get("seed", 0),  # checked (and made an int) by open_study
-                sources=attrs.get("sources") or {},
-                task=task_of(attrs.get("task")),
+                WindowSpec(**attrs.recorded_windows),
+                metric=attrs.recorded_metric,
+                seed=attrs.seed,  # checked (and made an int) by open_study
+                sources=attrs.sources or {},
+                task=task_of(attrs.task),
                 period=split_name(summary.study_name)[1],
             )  # fmt: skip
         )

@@ -20,6 +20,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from storage.exceptions import StorageError
+from studies.attrs import StudyAttrs
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -72,7 +73,7 @@ def artifact_store(storage: Any, folder: str | None) -> Any:
 
     if folder is None:
         for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-            recorded = summary.user_attrs.get("artifact_store")
+            recorded = StudyAttrs.of(summary).artifact_store
             if recorded and Path(recorded).is_dir():
                 folder = recorded
                 break

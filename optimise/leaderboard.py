@@ -39,7 +39,8 @@ from errors import OptimiseError
 from objectives.evaluator import BACKEND_MODULES, load_space
 from objectives.metrics import METRIC_NAMES
 from optimise.tables import format_table
-from storage.record import DEFAULT_OBJECTIVE, JSONValue
+from storage.record import JSONValue
+from studies.attrs import StudyAttrs, TrialAttrs, naive_key
 from studies.exceptions import StudyError
 from studies.objective import stored_key
 
@@ -49,7 +50,7 @@ FIRST_PASS = "first_pass"
 
 #: the trial attrs that are metrics, in the order they are shown: each registered metric, its
 #: naive value, the price skill (what :meth:`objectives.metrics.Metrics.as_dict` records)
-METRIC_ATTRS = (*METRIC_NAMES, *(f"naive_{m}" for m in METRIC_NAMES), "skill")
+METRIC_ATTRS = (*METRIC_NAMES, *(naive_key(m) for m in METRIC_NAMES), "skill")
 
 ConfigOf = Callable[[FrozenTrial], dict[str, JSONValue]]
 
@@ -154,7 +155,7 @@ def rank(
     )
     rows = []
     for position, (trial, duplicates, conf) in enumerate([*first_tier, *second_tier][:top], 1):
-        cost = trial.user_attrs.get("trial_cost_s")
+        attrs = TrialAttrs.of(trial)
         rows.append(
             Row(
                 rank=position,
@@ -165,13 +166,9 @@ def rank(
                 confirmed=conf[0] if conf is not None else None,
                 confirmed_se=conf[1] if conf is not None else None,
                 winner=trial.number == winner,
-                metrics={
-                    k: float(trial.user_attrs[k])
-                    for k in METRIC_ATTRS
-                    if _is_number(trial.user_attrs.get(k))
-                },
+                metrics=attrs.metrics(METRIC_ATTRS),
                 latency_s=winner_latency_s if trial.number == winner else None,
-                trial_cost_s=float(cost) if _is_number(cost) else None,
+                trial_cost_s=attrs.trial_cost_s,
                 duplicates=duplicates,
                 config=config_of(trial),
             )
@@ -198,29 +195,27 @@ def trading_config(model: str) -> ConfigOf:
 
 def board(study: optuna.Study, top: int) -> Board:
     """The leaderboard of one study (read only)."""
-    attrs = study.user_attrs
-    metric = str(attrs.get("metric") or DEFAULT_OBJECTIVE)
+    attrs = StudyAttrs.of(study)
+    metric = attrs.metric
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     name = study.study_name
-    model = str(attrs.get("model") or name.split(":")[0])
+    model = attrs.model
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    winner = attrs.get("winner") if isinstance(attrs.get("winner"), Mapping) else {}
-    validation = winner.get("validation") if isinstance(winner.get("validation"), Mapping) else {}
-    latency = validation.get("latency_s")
-    confirmed = confirmed_values(attrs.get("confirmation"), metric)
+    winner = attrs.winner
+    confirmed = confirmed_values(attrs.confirmation, metric)
     rows, distinct, better = rank(
         trials,
         maximize=maximize,
         top=top,
         confirmed=confirmed,
-        winner=winner.get("trial_number") if isinstance(winner.get("trial_number"), int) else None,
-        winner_latency_s=float(latency) if _is_number(latency) else None,
+        winner=None if winner is None else winner.number,
+        winner_latency_s=None if winner is None else winner.validation_latency_s,
         config_of=trading_config(model),
     )
     return Board(
         study=name,
         model=model,
-        symbol=str(attrs.get("symbol") or (name.split(":") + [""])[1]),
+        symbol=attrs.symbol,
         objective=metric,
         direction="maximize" if maximize else "minimize",
         complete=len(trials),
@@ -263,14 +258,14 @@ def study_names(
     wanted = set(symbols or ())
     names = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        attrs, name = summary.user_attrs, summary.study_name
-        if "study_uid" not in attrs or len(summary.directions) != 1:
+        attrs = StudyAttrs.of(summary)
+        if not attrs.made_by_optimise or len(summary.directions) != 1:
             continue
-        if model is not None and str(attrs.get("model") or name.split(":")[0]) != model:
+        if model is not None and attrs.model != model:
             continue
-        if wanted and str(attrs.get("symbol") or (name.split(":") + [""])[1]) not in wanted:
+        if wanted and attrs.symbol not in wanted:
             continue
-        names.append(name)
+        names.append(summary.study_name)
     return sorted(names)
 
 
@@ -426,8 +421,8 @@ def _value(trial: FrozenTrial) -> float:
 
 
 def _stored_config(trial: FrozenTrial) -> dict[str, JSONValue]:
-    stored = trial.user_attrs.get("config")
-    return dict(stored) if isinstance(stored, Mapping) else dict(trial.params)
+    stored = TrialAttrs.of(trial).config
+    return stored if stored is not None else dict(trial.params)
 
 
 def _is_number(value: Any) -> bool:

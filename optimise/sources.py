@@ -17,6 +17,7 @@ from typing import Any
 
 from objectives.bars import check_symbol
 from optimise.setup import window_spec
+from studies.attrs import StudyAttrs
 from studies.context import study_name
 
 DEFAULT_DATA_DIR = "trainingdata"
@@ -97,7 +98,7 @@ def _sources_of_study(args: argparse.Namespace, storage: Any) -> tuple[str, Any]
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
-    return name, study.user_attrs.get("sources")
+    return name, StudyAttrs.of(study).sources
 
 
 def _absolute(value: str | None) -> str | None:

@@ -34,12 +34,19 @@ import optuna
 from sqlalchemy import text
 
 from objectives.metrics import METRICS
-from objectives.sanity import BAND_ATTR, POINTS_ATTR
 from optimise.tables import format_table
 from storage.database import Database
 from storage.ledger import interrupted_count, trial_counts
 from storage.optuna_internals import study_id
-from storage.record import DEFAULT_OBJECTIVE, Scores
+from studies.attrs import (
+    MODEL,
+    NONPOSITIVE_BAND,
+    NONPOSITIVE_FORECASTS,
+    SYMBOL,
+    StudyAttrs,
+    TrialAttrs,
+    Winner,
+)
 from studies.exceptions import StudyError
 
 #: the ``--wide`` table (the one ``status`` printed before the default table fitted 100 columns)
@@ -120,11 +127,10 @@ def collect(
 def _wanted(
     summary: optuna.study.StudySummary, model: str | None, symbols: Sequence[str] | None
 ) -> bool:
-    parts = summary.study_name.split(":") + ["", ""]
-    attrs = summary.user_attrs
-    if model is not None and str(attrs.get("model") or parts[0]) != model:
+    attrs = StudyAttrs.of(summary)
+    if model is not None and attrs.model != model:
         return False
-    return not symbols or str(attrs.get("symbol") or parts[1]) in set(symbols)
+    return not symbols or attrs.symbol in set(symbols)
 
 
 def _entry(
@@ -139,19 +145,18 @@ def _entry(
     sid = study_id(summary)
     counts = trial_counts(db.engine, sid)
     interrupted = interrupted_count(db.engine, sid)
-    attrs = summary.user_attrs
+    attrs = StudyAttrs.of(summary)
     best = summary.best_trial
-    winner = attrs.get("winner") or None
-    metric = str(attrs.get("metric") or DEFAULT_OBJECTIVE)
+    winner = attrs.winner
+    metric = attrs.metric
     name = summary.study_name
-    parts = name.split(":") + ["", ""]
     entry: Entry = {
         "study": name,
-        "model": attrs.get("model") or parts[0],
-        "symbol": attrs.get("symbol") or parts[1],
-        "period": attrs.get("period"),
-        "task": attrs.get("task"),
-        "task_label": task_label(attrs.get("task")),
+        "model": attrs.model,
+        "symbol": attrs.symbol,
+        "period": attrs.period,
+        "task": attrs.task,
+        "task_label": task_label(attrs.task),
         "objective": metric,
         "unit": UNITS.get(metric),
         "direction": METRICS[metric].direction if metric in METRICS else None,
@@ -168,7 +173,7 @@ def _entry(
         "naive_validation": None,
         "confirmed": None,
         "test": None,
-        "export_path": attrs.get("export_path"),
+        "export_path": attrs.export_path,
         "live": None,
         "live_detail": live_cell(name, attrs, store, live_lines),
         "warnings": [],
@@ -176,16 +181,15 @@ def _entry(
     entry["live"] = {"yes": True, "-": None}.get(entry["live_detail"], False)
     if best is not None:
         entry["first_pass"] = {"value": best.value, "trial_number": best.number}
-        entry["naive_validation"] = _number(best.user_attrs.get(f"naive_{metric}"))
-    if not winner:
+        entry["naive_validation"] = TrialAttrs.of(best).naive(metric)
+    if winner is None:
         return entry
-    validation = Scores.parse(winner["validation"], "the winner attr's validation")
-    test = Scores.parse(winner["test"], "the winner attr's test")
+    validation, test = winner.validation, winner.test
     entry["naive_validation"] = _number(validation.naive(metric)) or entry["naive_validation"]
     entry["confirmed"] = {
         "value": validation.metric(metric),
-        "se": _confirmed_se(winner, metric),
-        "trial_number": winner["trial_number"],
+        "se": winner.confirmed_se(metric),
+        "trial_number": winner.trial_number,
         "beats_naive": validation.beats_naive,
     }
     entry["test"] = {
@@ -199,15 +203,13 @@ def _entry(
         "naive_metrics": dict(test.naive_metrics or {}),
     }
     entry["paired"] = _paired(winner)
-    objective = winner.get("objective") or DEFAULT_OBJECTIVE
-    impossible = winner.get("warnings") or []
+    objective, number = winner.objective, winner.trial_number
+    impossible = winner.warnings
     if impossible:
-        entry["warnings"].append(impossible_warning(name, winner["trial_number"], impossible))
+        entry["warnings"].append(impossible_warning(name, number, impossible))
     if validation.beats_naive is False:
-        entry["warnings"].append(
-            naive_warning(winner["study_name"], winner["trial_number"], objective, validation)
-        )
-    edge = edge_warning(winner["study_name"], winner["trial_number"], objective, test)
+        entry["warnings"].append(naive_warning(winner.study_name, number, objective, validation))
+    edge = edge_warning(winner.study_name, number, objective, test)
     if edge:
         entry["warnings"].append(edge)
     return entry
@@ -222,7 +224,8 @@ def _nonpositive_trials(db: Database) -> dict[int, int]:
         "WHERE a.key IN (:points, :band) GROUP BY t.study_id"
     )
     with db.engine.connect() as connection:
-        rows = connection.execute(query, {"points": POINTS_ATTR, "band": BAND_ATTR}).all()
+        keys = {"points": NONPOSITIVE_FORECASTS, "band": NONPOSITIVE_BAND}
+        rows = connection.execute(query, keys).all()
     return {int(sid): int(n) for sid, n in rows}
 
 
@@ -247,7 +250,7 @@ def metrics_line(name: str, winner: dict) -> str | None:
     return f"  {name} test: {cells}"
 
 
-def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) -> str:
+def live_cell(name: str, attrs: StudyAttrs, store: str | None, lines: dict[str, str]) -> str:
     """Whether the study's record is the live ``<model>/<SYMBOL>.json`` of its store: ``yes``;
     ``no: <study> is live``; ``no: foreign``, ``no: none`` or ``unreadable``; ``-`` for a
     study never exported. A foreign live record adds one line (once per file) to ``lines``."""
@@ -255,9 +258,9 @@ def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) 
     from storage.foreign import Foreign
     from storage.store import read_stored, record_path
 
-    model, symbol = attrs.get("model"), attrs.get("symbol")
-    root = store or attrs.get("store")
-    exported = attrs.get("export_path")
+    model, symbol = attrs.attrs.get(MODEL), attrs.attrs.get(SYMBOL)  # as recorded, no fallback
+    root = store or attrs.store
+    exported = attrs.export_path
     if root is None and isinstance(exported, str) and exported.endswith(f"/{symbol}.json"):
         root = str(Path(exported).parents[1])  # exported before the store was recorded
     if not (isinstance(root, str) and isinstance(model, str) and isinstance(symbol, str)):
@@ -272,7 +275,7 @@ def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) 
     if isinstance(live, Foreign):
         lines.setdefault(str(path), f"  {path}: {live.describe()} is live for {model} {symbol}")
         return "no: foreign"
-    if live.metadata.study_name == name and live.metadata.study_uid == attrs.get("study_uid"):
+    if live.metadata.study_name == name and live.metadata.study_uid == attrs.uid:
         return "yes"
     return f"no: {live.metadata.study_name} is live"
 
@@ -280,16 +283,15 @@ def live_cell(name: str, attrs: dict, store: str | None, lines: dict[str, str]) 
 def period_lines(summaries: Iterable[optuna.study.StudySummary]) -> list[str]:
     """One line per symbol's chain of periods (studies refreshed after bars were appended):
     each period's date and study, oldest first, and which one is current."""
-    from studies.context import PERIOD_ATTR
     from studies.refresh import chains, split_name
 
-    attrs = {s.study_name: s.user_attrs for s in summaries}
+    attrs = {s.study_name: StudyAttrs.of(s) for s in summaries}
     lines = []
-    for base, names in sorted(chains(attrs).items()):
+    for base, names in sorted(chains({n: a.attrs for n, a in attrs.items()}).items()):
         if len(names) < 2:
             continue
         dates = ", ".join(
-            f"{attrs[n].get(PERIOD_ATTR) or split_name(n)[1] or '?'} ({n})" for n in names
+            f"{attrs[n].period or split_name(n)[1] or '?'} ({n})" for n in names
         )
         lines.append(f"  {base} periods: {dates}; current {names[-1]}")
     return lines
@@ -298,7 +300,7 @@ def period_lines(summaries: Iterable[optuna.study.StudySummary]) -> list[str]:
 def paired_line(name: str, winner: dict) -> str | None:
     """An exported winner's paired tests (DM-HLN), both windows, one line; ``None`` for a
     winner exported before them."""
-    return _paired_text(name, _paired(winner))
+    return _paired_text(name, _paired(Winner(winner)))
 
 
 def _paired_text(name: str, paired: Sequence[dict[str, Any]]) -> str | None:
@@ -314,7 +316,7 @@ def _p_values(winner: dict | None) -> str:
     """``0.031/0.42``: the test window's p-values against naive and the trading default."""
     if not winner:
         return "-"
-    test = Scores.parse(winner["test"], "test")
+    test = Winner(winner).test
     if test.vs_naive is None and test.vs_default is None:
         return "-"
     return "/".join(
@@ -323,22 +325,13 @@ def _p_values(winner: dict | None) -> str:
     )
 
 
-def _paired(winner: dict) -> list[dict[str, Any]]:
+def _paired(winner: Winner) -> list[dict[str, Any]]:
     found = []
-    for window in ("validation", "test"):
-        scores = Scores.parse(winner[window], window)
+    for window, scores in (("validation", winner.validation), ("test", winner.test)):
         for against, paired in (("naive", scores.vs_naive), ("default", scores.vs_default)):
             if paired is not None:
                 found.append({"window": window, "against": against, **paired.to_json()})
     return found
-
-
-def _confirmed_se(winner: dict, metric: str) -> float | None:
-    se = winner.get("confirmed_se")
-    if isinstance(se, (int, float)):
-        return float(se)
-    legacy = winner.get("confirmed_price_mae_se")  # winners exported before confirmed_se
-    return float(legacy) if metric == "price_mae" and isinstance(legacy, (int, float)) else None
 
 
 def _number(value: object) -> float | None:

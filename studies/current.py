@@ -38,10 +38,9 @@ from storage.store import (
     record_path,
     study_record_path,
 )
-from studies.attrs import winner_summary
+from studies.attrs import WINNER, StudyAttrs, winner_summary
 from studies.confirm import candidates
 from studies.finalise import FinaliseSettings, _round_key
-from studies.open import UID_ATTR
 from studies.publish import Finalised
 from studies.recount import as_published
 
@@ -55,16 +54,16 @@ def current(
 ) -> Finalised | None:
     """What publishing ``study`` would return when its record is current, else ``None``
     (only for a plain publication: not with ``--promote`` or ``--replace-foreign``)."""
-    attrs = study.user_attrs
-    uid, windows = attrs.get(UID_ATTR), attrs.get("windows")
-    if not uid or not isinstance(windows, dict):
+    attrs = StudyAttrs.of(study)
+    uid, windows = attrs.uid, attrs.windows
+    if not uid or windows is None:
         return None
     try:
         rows = split(len(bars), WindowSpec(**windows)).test_end
     except (DataError, TypeError):
         return None
     fingerprint = bars.fingerprint(rows)
-    if fingerprint != attrs.get("data_fingerprint"):
+    if fingerprint != attrs.data_fingerprint:
         return None
     chosen = candidates(study, settings.candidates)
     if not chosen:
@@ -83,9 +82,9 @@ def current(
         return None
     root = Path(store)
     own = study_record_path(root, record.model, record.metadata.study_name)
-    if attrs.get("export_path") != str(own.resolve()) or attrs.get("store") != str(root.resolve()):
+    if attrs.export_path != str(own.resolve()) or attrs.store != str(root.resolve()):
         return None
-    if attrs.get("winner") != winner_summary(record) or not _holds(own, record):
+    if attrs.attrs.get(WINNER) != winner_summary(record) or not _holds(own, record):
         return None
     if not own.with_suffix(".png").exists():
         return None
@@ -123,11 +122,11 @@ def _attrs_follow(study: optuna.Study, ledger: Ledger, key: str, record: Record)
     from storage.optuna_internals import study_system_attrs, trial_id_of_number
     from studies.note import TRIAL_ARTIFACT_PREFIX
 
-    attrs = study.user_attrs
+    attrs = StudyAttrs.of(study)
     selection = record.metadata.selection
-    if selection is None or attrs.get("confirmation") != selection.to_json():
+    if selection is None or attrs.confirmation != selection.to_json():
         return False
-    scores = attrs.get("test_scores") or []
+    scores = attrs.test_scores
     if {s.get("round") for s in scores} != {r.round_key for r in ledger.rounds(key)}:
         return False
     prefix = TRIAL_ARTIFACT_PREFIX.format(

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 
 from objectives.metrics import METRICS
 from objectives.settings import Params
+from studies.attrs import DATA_FINGERPRINT, StudyAttrs
 from studies.context import (
     DATA_ROWS_ATTR,
     PERIOD_ATTR,
@@ -130,7 +131,7 @@ def resolve_period(
         return None
     current = ctx.fingerprint
     for member in chain:
-        if member.attrs.get("data_fingerprint") == current:
+        if member.attrs.get(DATA_FINGERPRINT) == current:
             ctx.period = member.tag
             return None
     latest = chain[-1]
@@ -174,9 +175,10 @@ def previous_candidates(storage: BaseStorage, name: str) -> list[tuple[Params, s
     """The confirmed candidates of study ``name``, best confirmed mean first (its winner);
     for a study never finalised, its best complete trials by their first pass."""
     study = optuna.load_study(study_name=name, storage=storage)
-    confirmation = study.user_attrs.get("confirmation") or {}
+    attrs = StudyAttrs.of(study)
+    confirmation = attrs.confirmation or {}
     listed = confirmation.get("candidates") if isinstance(confirmation, dict) else None
-    metric = str(study.user_attrs.get("metric") or "price_mae")
+    metric = attrs.metric
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     out: list[tuple[Params, str]] = []
     if listed:

@@ -14,6 +14,8 @@ import optuna
 from optuna.storages import BaseStorage
 
 from objectives.settings import Params
+from studies import attrs as keys
+from studies.attrs import StudyAttrs
 from studies.context import StudyContext, legacy_identity
 
 MAX_WARM = 3
@@ -25,22 +27,22 @@ def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[Par
     found: list[tuple[str, Params, str]] = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         attrs = summary.user_attrs
-        winner = attrs.get("winner")
+        winner = StudyAttrs.of(summary).winner
         if (
             summary.study_name == ctx.name
-            or attrs.get("model") != ctx.model
-            or attrs.get("symbol") == ctx.symbol
-            or not winner
-            or _canonical(attrs.get("search_space")) != _canonical(identity["search_space"])
-            or attrs.get("evaluation") != identity["evaluation"]
-            or _canonical(attrs.get("task", legacy_identity(ctx.model)["task"]))
-            != _canonical(identity["task"])
+            or attrs.get(keys.MODEL) != ctx.model
+            or attrs.get(keys.SYMBOL) == ctx.symbol
+            or winner is None
+            or _canonical(attrs.get(keys.SEARCH_SPACE)) != _canonical(identity[keys.SEARCH_SPACE])
+            or attrs.get(keys.EVALUATION) != identity[keys.EVALUATION]
+            or _canonical(attrs.get(keys.TASK, legacy_identity(ctx.model)[keys.TASK]))
+            != _canonical(identity[keys.TASK])
         ):
             continue
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        trial = study.trials[winner["trial_number"]]
+        trial = study.trials[winner.trial_number]
         source = f"warm start: winner of {summary.study_name} (trial {trial.number})"
-        scored_at = (attrs.get("test_scores") or [{}])[-1].get("scored_at", "")
+        scored_at = (StudyAttrs.of(summary).test_scores or [{}])[-1].get("scored_at", "")
         found.append((scored_at, trial.params, source))
     out: list[tuple[Params, str]] = []
     seen: set[str] = set()
