@@ -19,6 +19,8 @@ it publishes the newer round instead (:func:`studies.publish.publish`).
 This module holds the round protocol (claims, leases, who scores) and the measuring; the
 record is built by :mod:`studies.round_record`, published by :mod:`studies.publish`, shown in
 optuna-dashboard by :mod:`studies.note`; the attrs it reads and writes are :mod:`studies.attrs`.
+The measuring stays here, beside the claims: it is what a lost lease must not repeat, and the
+tests count its ``evaluate`` and ``confirm`` calls through this module.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from storage.ledger import Ledger, Publication
 from storage.record import Record
 from storage.store import Publish
 from studies.attrs import UID, StudyAttrs, TrialAttrs
-from studies.attrs import winner_summary as winner_summary
 from studies.confirm import (
     DEFAULT_CANDIDATES,
     DEFAULT_DRAWS,
@@ -58,7 +59,7 @@ from studies.note import paired_note as _paired_note  # noqa: F401 - tests read 
 from studies.owners import is_dead_local, this_worker
 from studies.periodic import Periodic
 from studies.picture import forecast_data
-from studies.publish import Finalised as Finalised
+from studies.publish import Finalised as Finalised  # re-exported: callers import it here
 from studies.publish import publish
 from studies.round_record import Measured, build_record
 
