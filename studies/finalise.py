@@ -40,6 +40,7 @@ from objectives.latency import live_latency
 from objectives.metrics import METRIC_NAMES, METRICS, Metrics
 from objectives.sanity import record_warnings
 from objectives.significance import ALPHA, diebold_mariano, per_target_loss
+from objectives.units import UNITS
 from storage.ledger import Ledger, Publication
 from storage.names import named_config
 from storage.record import (
@@ -66,6 +67,7 @@ from studies.confirm import (
 )
 from studies.context import StudyContext
 from studies.exceptions import StudyError
+from studies.headline import headline
 from studies.open import UID_ATTR
 from studies.owners import is_dead_local, this_worker
 from studies.periodic import Periodic
@@ -535,6 +537,7 @@ def _publish_round(
     for attr, value in (
         ("export_path", str(written.study_path.resolve())),
         ("store", str(Path(store).resolve())),  # where status looks for the live record
+        *headline(record).items(),  # the dashboard's first attrs
     ):
         if study.user_attrs.get(attr) != value:
             study.set_user_attr(attr, value)
@@ -695,8 +698,8 @@ def _write_note(study: optuna.Study, record: Record, path: Path) -> None:
     metric = record.objective
     rows = "\n".join(
         f"| {c['trial_number']} | `{json.dumps(c['config'])}` "
-        f"| {c['first_pass_' + metric]:.6g} "
-        f"| {c['confirmed_' + metric]:.6g} ± {c['confirmed_' + metric + '_se']:.2g} |"
+        f"| {c['first_pass_' + metric]:.5g} "
+        f"| {c['confirmed_' + metric]:.5g} ± {c['confirmed_' + metric + '_se']:.2g} |"
         for c in selection.candidates
     )
     warning = (
@@ -708,18 +711,20 @@ def _write_note(study: optuna.Study, record: Record, path: Path) -> None:
     save_note(
         study,
         f"## Finalised: trial {meta.trial_number}\n{warning}\n"
-        f"| window | price MAE | return MAE | naive price MAE | skill | beats naive | latency s |\n"
+        f"| window | price MAE (price units) | return MAE (fraction of the price) "
+        f"| naive price MAE (price units) | price skill | beats naive | latency s |\n"
         f"| --- | --- | --- | --- | --- | --- | --- |\n"
-        f"| validation (confirmed) | {validation.price_mae:.6g} "
-        f"± {selection.confirmed_price_mae_se:.2g} | {validation.return_mae:.6g} "
-        f"| {validation.naive_price_mae:.6g} | {validation.skill:.4f} "
+        f"| validation (confirmed) | {validation.price_mae:.5g} "
+        f"± {selection.confirmed_price_mae_se:.2g} | {validation.return_mae:.5g} "
+        f"| {validation.naive_price_mae:.5g} | {validation.skill:.4f} "
         f"| {validation.beats_naive} | {validation.latency_s:.4g} |\n"
-        f"| test (once) | {test.price_mae:.6g} | {test.return_mae:.6g} "
-        f"| {test.naive_price_mae:.6g} | {test.skill:.4f} | {test.beats_naive} "
+        f"| test (once) | {test.price_mae:.5g} | {test.return_mae:.5g} "
+        f"| {test.naive_price_mae:.5g} | {test.skill:.4f} | {test.beats_naive} "
         f"| {test.latency_s:.4g} |\n\n"
         f"{_paired_note(record)}"
         f"### Confirmation ({len(selection.seeds)} fresh seed sets)\n\n"
-        f"| trial | config | first pass | confirmed mean ± SE |\n| --- | --- | --- | --- |\n"
+        f"| trial | config | first pass {metric} | confirmed mean ± SE ({UNITS.get(metric, '')}) "
+        f"|\n| --- | --- | --- | --- |\n"
         f"{rows}\n\n"
         f"Config: `{json.dumps(record.config)}`\n\n"
         f"Exported to `{path.resolve()}` at {meta.created_at}.\n",
