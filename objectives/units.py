@@ -48,6 +48,15 @@ def with_unit(metric: str, value: float | None, digits: int = 4) -> str:
     return scaled(metric, value, digits) + _SUFFIX.get(metric, "")
 
 
+def words(metric: str) -> tuple[str, str]:
+    """The mark after a shown value and the words after a phrase: ``("%", " of the price")``."""
+    if metric == "price_mae":
+        return "", " in price units"
+    if metric == "direction_accuracy":
+        return "%", " of the targets"
+    return ("%", " of the price") if metric in SHOWN else ("", "")
+
+
 def heading(metric: str, direction: str = "minimize") -> str:
     """``return_mae (in % of the price; lower is better)``: a table's heading."""
     unit = SHOWN.get(metric, (1.0, ""))[1]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import optuna
 
-from objectives.units import scaled, with_unit
+from objectives.units import scaled, words
 from storage.record import Record
 
-KEYS = ("val confirmed", "val naive", "test (once)")
+KEYS = ("val confirmed", "val naive", "test (once)", "test price MAE")
 PENDING = "not finalised yet"
 
 
@@ -24,27 +24,30 @@ def reserve(study: optuna.Study) -> None:
 
 
 def headline(record: Record) -> dict[str, str]:
-    """:data:`KEYS` of a finalised record: what the dashboard shows."""
+    """:data:`KEYS` of a finalised record: what the dashboard shows, short enough for its
+    table (the trial, the seed sets and the rest are in the ``winner`` attr and the note)."""
     metric, meta = record.objective, record.metadata
     val, test = record.validation, record.test
-    selection = meta.selection
+    mark, unit = words(metric)
+
+    def shown(value: object, digits: int = 4) -> str:
+        number = value if isinstance(value, (int, float)) else None
+        return "-" if number is None else scaled(metric, number, digits) + mark
+
     first = se = None
+    selection = meta.selection
     for candidate in selection.candidates if selection else ():
         if candidate.get("trial_number") == meta.trial_number:
             first = candidate.get(f"first_pass_{metric}")
             se = candidate.get(f"confirmed_{metric}_se")
-    spread = f" ± {scaled(metric, se, 2)}" if isinstance(se, (int, float)) else ""
-    draws = f"mean of {len(selection.seeds)} fresh seed sets, " if selection else ""
-    shown_first = scaled(metric, first) if isinstance(first, (int, float)) else "-"
-    price = (
-        f"; price MAE {test.price_mae:.4g} (naive "
-        f"{'-' if test.naive_price_mae is None else format(test.naive_price_mae, '.4g')}) "
-        "in price units"
-    )
+    spread = "" if se is None else f" ± {shown(se, 2)}"
+    naive_price = test.naive_price_mae
     return {
-        "val confirmed": f"{metric} {with_unit(metric, val.metric(metric))}{spread} "
-        f"(trial {meta.trial_number}, {draws}first pass {shown_first})",
-        "val naive": f"{metric} {with_unit(metric, val.naive(metric))}",
-        "test (once)": f"{metric} {with_unit(metric, test.metric(metric))} (naive "
-        f"{with_unit(metric, test.naive(metric))}){price}",
+        "val confirmed": f"{metric} {shown(val.metric(metric))}{spread}{unit} "
+        f"(first pass {shown(first)})",
+        "val naive": f"{metric} {shown(val.naive(metric))}{unit}",
+        "test (once)": f"{metric} {shown(test.metric(metric))} (naive "
+        f"{shown(test.naive(metric))}){unit}",
+        "test price MAE": f"{test.price_mae:.4g} (naive "
+        f"{'-' if naive_price is None else format(naive_price, '.4g')}) in price units",
     }
