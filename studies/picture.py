@@ -142,6 +142,17 @@ def title(record: Record, data: Forecasts) -> str:
     )
 
 
+def _mark_below(axes: Any, x: np.ndarray, data: Forecasts, low: float) -> None:
+    """Red triangles on the axis's lower edge where the band's impossible (<= 0) lower edge is
+    below it, so that the crosses of :func:`_mark_nonpositive` clipped away stay marked."""
+    band = np.asarray(data.band_low)
+    below = ~(band > 0) & (band < low)
+    if below.any():
+        axes.plot(x[below], np.full(int(below.sum()), low), "v", color="red", markersize=6,
+                  clip_on=False, linestyle="none", zorder=5,
+                  label="band edge <= 0, below the axis")  # fmt: skip
+
+
 def _day(stamp: np.datetime64) -> str:
     return str(stamp.astype("datetime64[D]"))
 
@@ -174,8 +185,8 @@ def figure(record: Record) -> Any:
         label=f"forecast {int(BAND[0] * 100)}-{int(BAND[1] * 100)}% of samples",
     )  # fmt: skip
     axes.plot(x, data.actual, "o-", color="black", markersize=3, label="actual close")
-    axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3,
-              label="winner forecast (study seed)")  # fmt: skip
+    axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, zorder=4,
+              label="winner forecast (study seed)")  # fmt: skip (above the default it may equal)
     axes.plot(x, data.naive, "--", color="tab:gray", label="naive (last close)")
     _mark_nonpositive(axes, x, data)
     if data.default is not None:
@@ -185,6 +196,7 @@ def figure(record: Record) -> Any:
     _mark_gaps(axes, x)
     low, high = price_limits(data)
     axes.set_ylim(low, high)
+    _mark_below(axes, x, data, low)
     note = band_note(data, low, high)
     if note is not None:
         box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}

@@ -68,11 +68,14 @@ def test_the_y_axis_follows_the_prices_and_a_band_leaving_it_is_noted(drawn) -> 
     assert len(note) == 1
     assert "leaves it at 6 of 6 targets" in note[0] and "(from -0.2 to 0.605)" in note[0]
     assert "lower edge <= 0 (impossible) at 6" in note[0]
+    (below,) = [line for line in axes.get_lines() if line.get_marker() == "v"]
+    assert list(below.get_ydata()) == [low] * 6 and below.get_color() == "red"
 
 
 def test_a_band_inside_the_axis_gets_no_note(drawn) -> None:
     axes = drawn(coin(band=(-0.0003, 0.0003)))
     assert not [t for t in _texts(axes) if "band" in t]
+    assert not [line for line in axes.get_lines() if line.get_marker() == "v"]
     assert axes.get_ylim()[0] > 0.09
 
 
