@@ -4,7 +4,7 @@ significant digits with units (a made-up record)."""
 from __future__ import annotations
 
 from studies.headline import headline
-from tests.optimise.test_summary_units import winner
+from tests.optimise.test_warning_units import winner
 
 
 def test_the_headline_rounds_and_names_units() -> None:
