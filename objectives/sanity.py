@@ -91,12 +91,16 @@ def warning_lines(
         when = stamps[origin] if origin < len(stamps) else f"origin {origin}"
         lines.append(
             f"{sum(f.points for _, f, _ in checks)} of {total} price forecasts at or below 0 "
-            f"({_per_window(checks, 'points')}; lowest {found.lowest:.4g}: {name} {column} "
-            f"step {step} for {_day(when)}); kept as computed, not clipped"
+            f"({_per_window(checks, 'points')}; lowest {found.lowest:.4g} (price units): {name} "
+            f"{column} step {step} for {_day(when)}); kept as computed, not clipped"
         )
     edges = band_count(band_low)
     if edges or any(f.band for _, f, _ in checks):
-        drawn = f"; the drawn band edge as low as {float(np.min(band_low)):.4g}" if edges else ""
+        drawn = (
+            f"; the drawn band edge as low as {float(np.min(band_low)):.4g} (price units)"
+            if edges
+            else ""
+        )
         lines.append(
             f"the {BAND_LOW:.0%} sample quantile at or below 0 at "
             f"{sum(f.band for _, f, _ in checks)} of {total} forecasts "

@@ -15,10 +15,11 @@ from sqlalchemy.engine import URL
 from errors import EXIT_USAGE
 from objectives.exceptions import DataError
 from objectives.tasks import LEVELS, Task
+from objectives.units import with_unit
+from optimise import summary as winners
 from optimise.setup import contexts, warn_if_not_upper_case, window_spec
 from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources, take_study_sources
-from optimise.sweep import Outcome, Steps, load_each, run_sweep
-from optimise.tables import print_table
+from optimise.sweep import Steps, load_each, run_sweep
 from storage.database import Database
 from storage.exceptions import StorageError
 from storage.history import keep_previous_record
@@ -36,19 +37,6 @@ from studies.worker import RunOutcome, WorkerSettings, run_study
 if TYPE_CHECKING:
     import optuna
 
-SUMMARY_HEADER = [
-    "study",
-    "trials",
-    "objective",
-    "val (confirmed ± SE)",
-    "naive val",
-    "test",
-    "naive test",
-    "test price skill",
-    "export",
-]
-#: a sweep's table (``launch`` of several symbols): each symbol, its winner and its status
-SWEEP_HEADER = ["symbol", *SUMMARY_HEADER[:2], "winner", *SUMMARY_HEADER[2:], "status"]
 
 
 def _check_launch_flags(args: argparse.Namespace) -> None:
@@ -127,11 +115,13 @@ def launch(args: argparse.Namespace) -> int:
         plan, ctxs, _launch_steps(args, db, settings), db.ledger if db else None,
         args.n_trials, progress=progress,
     )  # fmt: skip
+    records = [o.done.record for o in outcomes if o.done is not None]
     if plan.sweep:
-        print_table(SWEEP_HEADER, [_sweep_row(o) for o in outcomes])
+        rows = [winners.sweep_row(o.symbol, o.study, o.trials, o.done, o.status) for o in outcomes]
+        print("\n".join(winners.lines(records, winners.SWEEP_HEADER, rows, winners.SWEEP_GROUPS)))
     else:
-        print_table(SUMMARY_HEADER, [_summary_row(o.study or o.symbol, o.trials, o.done)
-                                     for o in outcomes])  # fmt: skip
+        rows = [winners.row(o.study or o.symbol, o.trials, o.done) for o in outcomes]
+        print("\n".join(winners.lines(records, winners.HEADER, rows)))
     unfinished = [o.study or o.symbol for o in outcomes if o.failure is None and o.done is None]
     if unfinished:
         print(f"not finished (resume with the same command): {', '.join(unfinished)}")
@@ -223,7 +213,7 @@ def export(args: argparse.Namespace) -> int:
     db = Database.open(url)
     if not args.all:
         fill_from(args, study_sources(args, db.optuna), "the study")
-    rows = []
+    rows, records = [], []
     skipped = _current_records(args, db)  # nothing loaded or rewritten for these
     for name, done in skipped.items():
         print(
@@ -233,7 +223,8 @@ def export(args: argparse.Namespace) -> int:
         )
         warn_if_not_upper_case(args, done.record.symbol)
         _report(done)
-        rows.append(_summary_row(name, "-", done))
+        rows.append(winners.row(name, "-", done))
+        records.append(done.record)
     if args.all:
         ctxs = _contexts_of_every_study(args, db.optuna, skip=set(skipped))
     else:
@@ -251,8 +242,9 @@ def export(args: argparse.Namespace) -> int:
             study, ctx, db.ledger, Path(args.store), db.label, _finalise_settings(args, 60.0)
         )
         _report(done)
-        rows.append(_summary_row(ctx.name, "-", done))
-    print_table(SUMMARY_HEADER, rows)
+        rows.append(winners.row(ctx.name, "-", done))
+        records.append(done.record)
+    print("\n".join(winners.lines(records, winners.HEADER, rows)))
     return 0
 
 
@@ -386,7 +378,7 @@ def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) 
     ratio = "-" if paired.mae_ratio is None else f"{paired.mae_ratio:.4g}"
     worse = paired.dm_stat >= 0 if paired.dm_stat is not None else not (
         paired.mae_ratio is not None and paired.mae_ratio < 1)  # fmt: skip
-    detail = f"({metric} loss ratio {ratio}, DM-HLN p {paired.p_value:.3g})"
+    detail = f"(mean {metric} {ratio} times naive's, a ratio; DM-HLN p {paired.p_value:.3g})"
     if worse and paired.p_value < ALPHA:
         return (
             f"warning: {study_name}: the winner (trial {trial_number}) is significantly worse "
@@ -412,8 +404,8 @@ def naive_warning(study_name: str, trial_number: int, metric: str, validation: S
     """The one-line warning for a winner that does not beat the last close on validation."""
     return (
         f"warning: {study_name}: the winner (trial {trial_number}) does not beat "
-        f"the naive forecast on validation ({metric} {validation.metric(metric):.6g} vs naive "
-        f"{validation.naive(metric):.6g}); do not trade it"
+        f"the naive forecast on validation ({metric} {with_unit(metric, validation.metric(metric))}"
+        f" vs naive {with_unit(metric, validation.naive(metric))}); do not trade it"
     )
 
 
@@ -544,43 +536,3 @@ def _require_existing(url: URL) -> None:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         raise StorageError(f"no study database at {path}; run `optimise launch` first")
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
-def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
-    if done is None:
-        return [name, trials, *["-"] * (len(SUMMARY_HEADER) - 2)]
-    record = done.record
-    validation, test, metric = record.validation, record.test, record.objective
-    selection = record.metadata.selection
-    se = next(
-        (c.get(f"confirmed_{metric}_se") for c in (selection.candidates if selection else ())
-         if c.get("trial_number") == record.metadata.trial_number),
-        None,
-    )  # fmt: skip
-    spread = f" ± {se:.2g}" if isinstance(se, (int, float)) else ""
-    return [
-        name,
-        trials,
-        metric,
-        f"{_number(validation.metric(metric))}{spread}",
-        _number(validation.naive(metric)),
-        _number(test.metric(metric)),
-        _number(test.naive(metric)),
-        f"{test.skill:+.3f}" if test.skill is not None else "-",
-        str(done.path) if done.live else f"{done.path} (not live)",
-    ]
-
-
-def _sweep_row(outcome: Outcome) -> list[str]:
-    """A symbol's row of the sweep's table: ``ok`` with its winner, ``failed: <reason>``, or
-    ``unfinished`` (``--timeout``)."""
-    if outcome.done is None:
-        cells = [outcome.study or "-", outcome.trials, *["-"] * (len(SWEEP_HEADER) - 4)]
-    else:
-        cells = _summary_row(outcome.study or outcome.symbol, outcome.trials, outcome.done)
-        cells.insert(2, f"trial {outcome.done.record.metadata.trial_number}")
-    return [outcome.symbol, *cells, outcome.status]

@@ -3,7 +3,8 @@
 optuna-dashboard's write routes (delete a study, tell a trial, edit notes and attrs, upload or
 delete artifacts, migrate the schema) all use POST, PUT, PATCH or DELETE; its reads are GET.
 Read-only mode answers every other method with ``403`` before the dashboard sees it, so a
-dashboard shared beyond this machine cannot delete a study a worker is running.
+dashboard shared beyond this machine cannot delete a study a worker is running, and hides the
+controls it refuses (:mod:`optimise.dashboard_style`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from optimise.dashboard_style import hide_write_controls
 from storage.exceptions import StorageError
 from studies.attrs import StudyAttrs
 
@@ -96,7 +98,8 @@ def serve(
     app = wsgi(storage, artifact_store=artifact_store(storage, artifacts))
     try:
         server: WSGIServer = make_server(
-            host, port, read_only(app) if readonly else app, handler_class=_QuietHandler
+            host, port, read_only(hide_write_controls(app)) if readonly else app,
+            handler_class=_QuietHandler,
         )
     except OSError as exc:
         raise StorageError(

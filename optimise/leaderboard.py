@@ -38,6 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 from errors import OptimiseError
 from objectives.evaluator import BACKEND_MODULES, load_space
 from objectives.metrics import METRIC_NAMES
+from objectives.units import UNITS
 from optimise.tables import format_table
 from storage.record import JSONValue
 from studies.attrs import StudyAttrs, TrialAttrs, naive_key
@@ -305,7 +306,8 @@ def format_text(boards: Sequence[Board]) -> str:
     blocks = []
     for b in boards:
         title = (
-            f"{b.study}: {b.objective} ({b.direction}), {b.complete} complete trials, "
+            f"{b.study}: {b.objective} ({b.direction}; {UNITS.get(b.objective, 'no unit known')}), "
+            f"{b.complete} complete trials, "
             f"{b.distinct} distinct settings, "
             + ("confirmed first" if b.finalised else "not finalised: first pass only")
         )
@@ -338,10 +340,17 @@ def format_text(boards: Sequence[Board]) -> str:
     legend = (
         "value: the confirmed mean (fresh seed sets) where ranked_by is confirmed, else the "
         "first pass; metric columns: first pass; * the exported winner; dups: other trials "
-        "with the same settings\n"
+        "with the same settings\n" + UNITS_LEGEND
     )
     return "\n".join(blocks) + ("\n" + legend if any(b.rows for b in boards) else "")
 
+
+#: the table's last line: what each column's numbers are in
+UNITS_LEGEND = (
+    "units: price_mae in the symbol's price units; return_mae, calibrated_return_mae and crps "
+    "fractions of the price (0.01 = 1%); direction_accuracy a share of the targets (0.5 = 50%); "
+    "latency_s and cost_s seconds\n"
+)
 
 #: the CSV's columns before the metrics, and after them
 CSV_HEAD = ["study", "model", "symbol", "objective", "direction", "rank", "trial", "ranked_by",

@@ -34,6 +34,7 @@ import optuna
 from sqlalchemy import text
 
 from objectives.metrics import METRICS
+from objectives.units import SHOWN, UNITS
 from optimise.tables import format_table
 from storage.database import Database
 from storage.ledger import interrupted_count, trial_counts
@@ -71,23 +72,6 @@ HEADER = [
     "export",
     "live",
 ]
-
-#: each metric's unit as it is stored (``--json``, the records)
-UNITS = {
-    "price_mae": "the symbol's price units",
-    "return_mae": "a fraction of the price",
-    "direction_accuracy": "a share of the targets",
-    "calibrated_return_mae": "a fraction of the price",
-    "crps": "a fraction of the price (of the return)",
-}
-#: how the default table shows each metric: a scale and the unit its heading names
-SHOWN = {
-    "price_mae": (1.0, "in the symbol's price units"),
-    "return_mae": (100.0, "in % of the price"),
-    "direction_accuracy": (100.0, "in % of the targets"),
-    "calibrated_return_mae": (100.0, "in % of the price"),
-    "crps": (100.0, "of the return, in % of the price"),
-}
 
 #: the default table's columns and the groups above them (name, first column, last column)
 COMPACT = ["study", "trials", "first", "confirmed", "naive", "once", "naive", "<=0", "live"]
@@ -414,7 +398,7 @@ def compact_lines(entries: Sequence[Entry]) -> list[str]:
             lines.append("")
         lines.append(f"{metric} ({unit + '; ' if unit else ''}{better} is better):")
         rows = [_compact_row(e, scale) for e in group]
-        lines += [line.rstrip() for line in _grouped_table(COMPACT, rows)]
+        lines += [line.rstrip() for line in grouped_table(COMPACT, rows)]
     notes = [
         f"  {e['study']}: not live ({e['live_detail'][4:]})"
         for e in entries
@@ -450,13 +434,17 @@ def _compact_row(e: Entry, scale: float) -> list[str]:
     ]
 
 
-def _grouped_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
-    """:func:`format_table` with a line above naming :data:`GROUPS` of columns."""
+def grouped_table(
+    header: list[str],
+    rows: Iterable[list[str]],
+    groups: Sequence[tuple[str, int, int]] = GROUPS,
+) -> list[str]:
+    """:func:`format_table` with a line above naming ``groups`` of columns (name, first, last)."""
     table = format_table(header, list(rows))
     widths = [len(cell) for cell in table[1].split("  ")]
     starts = [sum(widths[:i]) + 2 * i for i in range(len(widths))]
     above = [" "] * len(table[1])
-    for name, first, last in GROUPS:
+    for name, first, last in groups:
         span = starts[last] + widths[last] - starts[first]
         label = name.center(span, "-") if len(name) + 2 <= span else name
         above[starts[first] : starts[first] + len(label)] = label

@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 
 from objectives.significance import ALPHA
+from objectives.units import UNITS
 from storage.record import Record
 from studies import attrs as keys
 from studies.attrs import selection_of
@@ -58,8 +59,8 @@ def write_note(study: optuna.Study, record: Record, path: Path) -> None:
     metric = record.objective
     rows = "\n".join(
         f"| {c['trial_number']} | `{json.dumps(c['config'])}` "
-        f"| {c['first_pass_' + metric]:.6g} "
-        f"| {c['confirmed_' + metric]:.6g} ± {c['confirmed_' + metric + '_se']:.2g} |"
+        f"| {c['first_pass_' + metric]:.5g} "
+        f"| {c['confirmed_' + metric]:.5g} ± {c['confirmed_' + metric + '_se']:.2g} |"
         for c in selection.candidates
     )
     warning = (
@@ -71,18 +72,20 @@ def write_note(study: optuna.Study, record: Record, path: Path) -> None:
     save_note(
         study,
         f"## Finalised: trial {meta.trial_number}\n{warning}\n"
-        f"| window | price MAE | return MAE | naive price MAE | skill | beats naive | latency s |\n"
+        f"| window | price MAE (price units) | return MAE (fraction of the price) "
+        f"| naive price MAE (price units) | price skill | beats naive | latency s |\n"
         f"| --- | --- | --- | --- | --- | --- | --- |\n"
-        f"| validation (confirmed) | {validation.price_mae:.6g} "
-        f"± {selection.confirmed_price_mae_se:.2g} | {validation.return_mae:.6g} "
-        f"| {validation.naive_price_mae:.6g} | {validation.skill:.4f} "
+        f"| validation (confirmed) | {validation.price_mae:.5g} "
+        f"± {selection.confirmed_price_mae_se:.2g} | {validation.return_mae:.5g} "
+        f"| {validation.naive_price_mae:.5g} | {validation.skill:.4f} "
         f"| {validation.beats_naive} | {validation.latency_s:.4g} |\n"
-        f"| test (once) | {test.price_mae:.6g} | {test.return_mae:.6g} "
-        f"| {test.naive_price_mae:.6g} | {test.skill:.4f} | {test.beats_naive} "
+        f"| test (once) | {test.price_mae:.5g} | {test.return_mae:.5g} "
+        f"| {test.naive_price_mae:.5g} | {test.skill:.4f} | {test.beats_naive} "
         f"| {test.latency_s:.4g} |\n\n"
         f"{paired_note(record)}"
         f"### Confirmation ({len(selection.seeds)} fresh seed sets)\n\n"
-        f"| trial | config | first pass | confirmed mean ± SE |\n| --- | --- | --- | --- |\n"
+        f"| trial | config | first pass {metric} | confirmed mean ± SE ({UNITS.get(metric, '')}) "
+        f"|\n| --- | --- | --- | --- |\n"
         f"{rows}\n\n"
         f"Config: `{json.dumps(record.config)}`\n\n"
         f"Exported to `{path.resolve()}` at {meta.created_at}.\n",

@@ -26,6 +26,7 @@ from studies.context import (
     legacy_identity,
 )
 from studies.exceptions import StudyError
+from studies.headline import reserve
 
 UID_ATTR = keys.UID  # a creation nonce: the ledger keys finalisation rounds by it
 
@@ -105,6 +106,7 @@ def open_study(
 
         for params, source in warm_start_params(storage, ctx):
             study.enqueue_trial(params, user_attrs={keys.SOURCE: source}, skip_if_exists=True)
+    reserve(study)  # the dashboard's first attrs: the winner's headline once finalised
     study.set_user_attr(UID_ATTR, uuid.uuid4().hex)
     study.set_user_attr(keys.SEED, ctx.seed)
     study.set_user_attr(keys.SOURCES, ctx.sources)

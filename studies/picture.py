@@ -1,8 +1,11 @@
 """A picture of the winner: the validation and test windows as a quant would look at them.
 
-Actual closes, the winner's forecast with its sample 10-90% band, the naive (last close) forecast
-and the trading code's defaults' forecast, with the boundary between validation and test marked
-and the test window's paired tests (DM-HLN) in the title. The data behind it travels in
+Actual closes, the winner's close forecast on the study seed (the first pass: the forecast the
+title's MAEs are of) with its sample 10-90% band, the naive (last close) forecast and the trading
+code's defaults' forecast; the boundary between validation and test and calendar gaps marked; the
+y-axis follows the prices (the band is clipped to it, with a note when it leaves it); the title
+also gives the record's objective (confirmed on fresh draws: not the drawn forecast) and the
+test window's paired tests (DM-HLN). The data behind it travels in
 the record (``metadata.forecasts``), so the PNG can be redrawn by whoever publishes the record.
 """
 
@@ -15,7 +18,9 @@ import numpy as np
 
 from objectives.evaluator import Evaluator
 from objectives.settings import Settings
+from objectives.units import heading, scaled
 from storage.record import Forecasts, Paired, Record
+from studies import calendar
 from studies.context import StudyContext
 from studies.exceptions import StudyError
 
@@ -81,11 +86,92 @@ def _mark_nonpositive(axes: Any, x: np.ndarray, data: Forecasts) -> None:
             label = "_nolegend_"
 
 
-def render(record: Record) -> bytes:
-    """The PNG of a record's ``metadata.forecasts``."""
+def price_limits(data: Forecasts) -> tuple[float, float]:
+    """The y-axis: every price drawn (actual, naive, forecast, default) with a margin; the band
+    is left out, so a wide band cannot flatten the prices."""
+    series = [data.actual, data.naive, data.forecast, data.default or ()]
+    values = np.concatenate([np.asarray(v, dtype=np.float64) for v in series])
+    values = values[np.isfinite(values)]
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * 0.08 or abs(high) * 0.01 or 1.0
+    return low - pad, high + pad
+
+
+def band_note(data: Forecasts, low: float, high: float) -> str | None:
+    """The in-plot note when the band leaves the axis: at how many targets, how far, and how
+    often its lower edge is an impossible (non-positive) price."""
+    lower, upper = np.asarray(data.band_low), np.asarray(data.band_high)
+    out = (lower < low) | (upper > high)
+    if not out.any():
+        return None
+    edge = f"{int(BAND[0] * 100)}-{int(BAND[1] * 100)}% band"
+    note = (
+        f"{edge} clipped to the axis: it leaves it at {int(out.sum())} of {len(out)} targets "
+        f"(from {lower.min():.4g} to {upper.max():.4g})"
+    )
+    impossible = int((~(lower > 0)).sum())
+    return note + (f"; lower edge <= 0 (impossible) at {impossible}" if impossible else "")
+
+
+def drawn_mae(data: Forecasts) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The close MAE of the drawn forecast and of naive, ``(validation, test)`` each."""
+    actual, split = np.asarray(data.actual), data.validation_count
+    errors = [np.abs(np.asarray(v) - actual) for v in (data.forecast, data.naive)]
+    val, test = slice(0, split), slice(split, None)
+    return (
+        (float(errors[0][val].mean()), float(errors[1][val].mean())),
+        (float(errors[0][test].mean()), float(errors[1][test].mean())),
+    )
+
+
+def title(record: Record, data: Forecasts) -> str:
+    """What is drawn and its numbers, then the record's objective and paired tests."""
+    (val, val_naive), (test, test_naive) = drawn_mae(data)
+    meta, metric = record.metadata, record.objective
+    draws = len(meta.selection.seeds) if meta.selection else 0
+    seed = "" if meta.seed is None else f" {meta.seed}"
+    return (
+        f"{record.model} {record.symbol}, trial {meta.trial_number}: its close forecast on the "
+        f"study seed{seed}, as drawn\n"
+        f"drawn close MAE (price units): validation {val:.4g} (naive {val_naive:.4g}) | "
+        f"test {test:.4g} (naive {test_naive:.4g})\n"
+        f"record's {heading(metric).split(';')[0]}): validation "
+        f"{scaled(metric, record.validation.metric(metric))} (mean of {draws} fresh seed sets, "
+        f"not drawn) | test {scaled(metric, record.test.metric(metric))} (naive "
+        f"{scaled(metric, record.test.naive(metric))})" + _paired_title(record)
+    )
+
+
+def _mark_below(axes: Any, x: np.ndarray, data: Forecasts, low: float) -> None:
+    """Red triangles on the axis's lower edge where the band's impossible (<= 0) lower edge is
+    below it, so that the crosses of :func:`_mark_nonpositive` clipped away stay marked."""
+    band = np.asarray(data.band_low)
+    below = ~(band > 0) & (band < low)
+    if below.any():
+        axes.plot(x[below], np.full(int(below.sum()), low), "v", color="red", markersize=6,
+                  clip_on=False, linestyle="none", zorder=5,
+                  label="band edge <= 0, below the axis")  # fmt: skip
+
+
+def _day(stamp: np.datetime64) -> str:
+    return str(stamp.astype("datetime64[D]"))
+
+
+def _mark_gaps(axes: Any, x: np.ndarray) -> None:
+    """A thin grey line between two bars further apart than usual (:mod:`studies.calendar`)."""
+    label = f"calendar gap: {calendar.rule(x)}"
+    for i in calendar.gaps(x):
+        axes.axvline(x[i - 1] + (x[i] - x[i - 1]) / 2, color="tab:gray", linewidth=0.8,
+                     linestyle=(0, (2, 2)), label=label)  # fmt: skip
+        label = "_nolegend_"
+
+
+def figure(record: Record) -> Any:
+    """The matplotlib figure of a record's ``metadata.forecasts`` (the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib import dates
     from matplotlib import pyplot as plt
 
     data = record.metadata.forecasts
@@ -93,34 +179,48 @@ def render(record: Record) -> bytes:
         raise StudyError(f"the record of {record.metadata.study_name} has no metadata.forecasts")
     x = np.array([t.rstrip("Z") for t in data.timestamps], dtype="datetime64[s]")  # UTC
     split = data.validation_count
-    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
+    fig, axes = plt.subplots(figsize=(10, 5.6), dpi=100)
     axes.fill_between(
         x, data.band_low, data.band_high, color="tab:blue", alpha=0.2, step="mid",
         label=f"forecast {int(BAND[0] * 100)}-{int(BAND[1] * 100)}% of samples",
     )  # fmt: skip
     axes.plot(x, data.actual, "o-", color="black", markersize=3, label="actual close")
-    axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, label="winner forecast")
+    axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, zorder=4,
+              label="winner forecast (study seed)")  # fmt: skip (above the default it may equal)
     axes.plot(x, data.naive, "--", color="tab:gray", label="naive (last close)")
     _mark_nonpositive(axes, x, data)
     if data.default is not None:
         axes.plot(x, data.default, "^:", color="tab:orange", markersize=3,
                   label=f"trading default forecast{_p_label(record.test.vs_default)}")  # fmt: skip
     axes.axvline(x[split] - (x[split] - x[split - 1]) / 2, color="tab:red", linestyle=":")
-    validation, test = record.validation, record.test
-    axes.set_title(
-        f"{record.model} {record.symbol}, trial {record.metadata.trial_number}: "
-        f"validation MAE {validation.price_mae:.4g} (naive {validation.naive_price_mae:.4g})"
-        f" | test MAE {test.price_mae:.4g} (naive {test.naive_price_mae:.4g})"
-        + _paired_title(record),
-        fontsize=9,
-    )
+    _mark_gaps(axes, x)
+    low, high = price_limits(data)
+    axes.set_ylim(low, high)
+    _mark_below(axes, x, data, low)
+    note = band_note(data, low, high)
+    if note is not None:
+        box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}
+        axes.text(0.5, 0.02, note, transform=axes.transAxes, ha="center", va="bottom",
+                  fontsize=8, bbox=box)  # fmt: skip
+    axes.set_title(title(record, data), fontsize=9)
     axes.text(0.01, 0.97, "validation", transform=axes.transAxes, va="top", fontsize=8)
     axes.text(0.99, 0.97, "test", transform=axes.transAxes, va="top", ha="right", fontsize=8)
-    axes.set_ylabel("close")
-    axes.legend(loc="lower left", fontsize=8)
-    figure.autofmt_xdate()
-    figure.tight_layout()
+    axes.set_xlabel(f"bar date (UTC), {_day(x[0])} to {_day(x[-1])}")
+    axes.set_ylabel(f"close, in {record.symbol}'s quote currency")
+    locator = dates.AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(dates.DateFormatter("%b %d"))
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def render(record: Record) -> bytes:
+    """The PNG of a record's ``metadata.forecasts``."""
+    from matplotlib import pyplot as plt
+
+    fig = figure(record)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(fig)
     return buffer.getvalue()

@@ -21,6 +21,7 @@ from storage.store import Publish, Summary, read_stored, write_picture, write_re
 from studies import attrs as keys
 from studies.context import StudyContext
 from studies.exceptions import StudyError
+from studies.headline import headline
 from studies.note import attach, write_note
 from studies.picture import render
 from studies.recount import as_published
@@ -120,6 +121,8 @@ def _publish_round(
     assert written.study_path is not None
     keys.set_if_changed(study, keys.EXPORT_PATH, str(written.study_path.resolve()))
     keys.set_if_changed(study, keys.STORE, str(Path(store).resolve()))  # status's live record
+    for attr, value in headline(record).items():  # the dashboard's first attrs
+        keys.set_if_changed(study, attr, value)
     keys.set_if_changed(study, keys.CONFIRMATION, keys.selection_of(record).to_json())
     keys.set_if_changed(study, keys.WINNER, keys.winner_summary(record))
     png = render(record)

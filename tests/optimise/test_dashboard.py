@@ -40,6 +40,8 @@ def test_read_only_dashboard_refuses_delete_and_keeps_the_study(workdir: Path) -
         proc.wait_for_line(rf"on {re.escape(base)}/dashboard \(read-only\)")  # once bound
         status, body = request(f"{base}/api/studies")
         assert status == 200 and b"keep" in body
+        status, page = request(f"{base}/dashboard/")  # the page hides what it refuses
+        assert status == 200 and b'<style id="optimise-read-only">' in page
         study_id = json.loads(body)["study_summaries"][0]["study_id"]
         status, body = request(f"{base}/api/studies/{study_id}", "DELETE")
         assert status == 403 and b"read-only" in body

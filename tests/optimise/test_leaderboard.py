@@ -165,7 +165,10 @@ def test_a_study_not_finalised_is_ranked_by_the_first_pass_and_said_so(db, capsy
         capsys, "export", "--model", "fake", "--symbols", "AAPL", "--task", "levels",
         "--val-window", "30", "--storage", db.url, "--store", db.root / "nowhere", "--top", "3",
     )  # fmt: skip
-    assert code == 0 and out.startswith(f"{OPEN}: price_mae (minimize), 4 complete trials")
+    assert code == 0 and out.startswith(
+        f"{OPEN}: price_mae (minimize; the symbol's price units), 4 complete trials"
+    )
+    assert "\nunits: price_mae in the symbol's price units; return_mae," in out
     assert f"note: {OPEN} is not finalised" in err
     # read only: nothing finalised, nothing written
     assert not (db.root / "nowhere").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -54,6 +55,28 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, sample_
         best["metadata"].pop(key)
     assert best == record
     assert "sqlite:///studies.db" == record["metadata"]["storage"]
+
+
+def test_the_dashboard_shows_the_headline_first_and_the_note_in_5_digits(
+    workdir: Path, sample_data: Path
+) -> None:
+    from optuna_dashboard._note import get_note
+
+    assert launch_fake(sample_data, 3) == 0
+    note = get_note(study())
+    numbers = re.findall(r"\| (-?\d+\.\d+(?:e-?\d+)?) ", note)
+    assert numbers and max(len(n.lstrip("-0.").replace(".", "")) for n in numbers) <= 5
+    assert "| price MAE (price units) | return MAE (fraction of the price)" in note
+
+    from studies.headline import KEYS
+
+    (frozen,) = optuna.storages.RDBStorage("sqlite:///studies.db").get_all_studies()
+    attrs = frozen.user_attrs  # in the order the dashboard lists them: as first written
+    assert list(attrs)[: len(KEYS)] == list(KEYS)  # written first: the dashboard's first page
+    assert attrs["val confirmed"].startswith("return_mae ")
+    assert "% of the price (first pass " in attrs["val confirmed"]
+    assert attrs["test (once)"].endswith("%) of the price") and "(naive " in attrs["test (once)"]
+    assert attrs["test price MAE"].endswith(") in price units")
 
 
 def test_export_again_without_a_new_best_does_not_rescore(workdir: Path, sample_data: Path):

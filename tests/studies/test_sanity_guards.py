@@ -49,10 +49,12 @@ def test_counts_points_band_and_path_steps_and_writes_one_line_each() -> None:
     stamps = ["2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z"]
     lines = warning_lines([("test", found, stamps)], band_low=[0.5, -0.2])
     assert len(lines) == 2
-    assert lines[0].startswith("1 of 4 price forecasts at or below 0 (test 1; lowest -0.5")
+    assert lines[0].startswith(
+        "1 of 4 price forecasts at or below 0 (test 1; lowest -0.5 (price units): test close"
+    )
     assert "close step 2 for 2024-05-01" in lines[0] and "not clipped" in lines[0]
     assert "10% sample quantile at or below 0 at 2 of 4" in lines[1]
-    assert "band edge as low as -0.2" in lines[1]
+    assert "band edge as low as -0.2 (price units)" in lines[1]
     fine = check(Forecast(np.array([30]), ("close",), np.ones((1, 1, 1)), (draws[1],)))
     assert not fine.any and fine.attrs() == {}
     assert warning_lines([("validation", fine, stamps)], band_low=[0.1]) == []
