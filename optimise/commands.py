@@ -71,6 +71,11 @@ def _check_finalise_flags(args: argparse.Namespace) -> None:
         raise DataError("--confirm-candidates must be at least 1")
     if args.confirm_draws < 2:
         raise DataError("--confirm-draws must be at least 2 (a standard error needs two draws)")
+    if getattr(args, "select", "best") != "best" and getattr(args, "no_default_comparison", False):
+        raise DataError(
+            f"--select {args.select} compares the winner with the trading code's default: "
+            "drop --no-default-comparison"
+        )
     if getattr(args, "promote", False) and getattr(args, "all", False):
         raise DataError(
             "--promote makes one study per symbol live: name the symbols (--symbols) and the "
@@ -86,6 +91,7 @@ def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSett
     return FinaliseSettings(
         candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s,
         publish=publish, compare_default=not getattr(args, "no_default_comparison", False),
+        select=getattr(args, "select", "best"),
     )  # fmt: skip
 
 
@@ -358,6 +364,11 @@ def _report(done: Finalised) -> None:
     for line in dict.fromkeys((*done.replaced, *done.notes)):  # each line once
         print(line)
     record, meta = done.record, done.record.metadata
+    from studies.selection import launch_line
+
+    chose_default = launch_line(record)  # --select exported the trading code's default
+    if chose_default is not None:
+        print(chose_default, file=sys.stderr)
     if meta.warnings:
         print(impossible_warning(meta.study_name, meta.trial_number, meta.warnings),
               file=sys.stderr)  # fmt: skip
@@ -558,7 +569,9 @@ def _summary_row(name: str, trials: str, done: Finalised | None) -> list[str]:
          if c.get("trial_number") == record.metadata.trial_number),
         None,
     )  # fmt: skip
-    spread = f" ± {se:.2g}" if isinstance(se, (int, float)) else ""
+    from studies.selection import exported_default
+
+    spread = f" ± {se:.2g}" if isinstance(se, (int, float)) and not exported_default(record) else ""
     return [
         name,
         trials,

@@ -163,6 +163,7 @@ def _entry(
             "fail": counts.get("FAIL", 0) - interrupted,
             "interrupted": interrupted,
         },
+        "protocol": protocol_of(attrs.get("windows")),
         "nonpositive_trials": nonpositive.get(sid, 0),
         "first_pass": None,
         "naive_validation": None,
@@ -224,6 +225,31 @@ def _nonpositive_trials(db: Database) -> dict[int, int]:
     with db.engine.connect() as connection:
         rows = connection.execute(query, {"points": POINTS_ATTR, "band": BAND_ATTR}).all()
     return {int(sid): int(n) for sid, n in rows}
+
+
+def protocol_of(windows: object) -> dict[str, object] | None:
+    """A study's validation protocol from its ``windows`` attr: kind, window, blocks, step."""
+    if not isinstance(windows, dict) or "val_window" not in windows:
+        return None
+    from objectives.windows import WindowSpec
+
+    try:
+        protocol = WindowSpec(**windows).protocol
+    except (TypeError, ValueError):
+        return None
+    return {"kind": protocol.kind, "val_window": protocol.window, "val_blocks": protocol.blocks,
+            "val_step": protocol.stride if protocol.blocks > 1 else None,
+            "text": protocol.text()}  # fmt: skip
+
+
+def protocol_lines(entries: Sequence[Entry]) -> list[str]:
+    """One line per study scored under a blocked (rolling-origin) validation protocol."""
+    return [
+        f"  {e['study']}: validation {e['protocol']['text']} (rolling origin, before the test "
+        "window)"
+        for e in entries
+        if e.get("protocol") and e["protocol"]["kind"] == "blocked"
+    ]
 
 
 def task_label(task: object) -> str:
@@ -519,6 +545,7 @@ def _show(args: argparse.Namespace, db: Database, *, watching: bool) -> int:
     else:
         for line in compact_lines(entries):
             print(line)
+    lines = [*protocol_lines(entries), *lines]
     if lines:
         print()
         for line in dict.fromkeys(lines):

@@ -51,7 +51,6 @@ from storage.record import (
     Record,
     Scores,
     Selection,
-    Windows,
 )
 from storage.store import Publish, Summary, read_stored, write_picture, write_record
 from studies.confirm import (
@@ -70,7 +69,9 @@ from studies.open import UID_ATTR
 from studies.owners import is_dead_local, this_worker
 from studies.periodic import Periodic
 from studies.picture import forecast_data, render
+from studies.protocol_record import record_windows
 from studies.recount import as_published
+from studies.selection import BEST, exported_default, select
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ class FinaliseSettings:
     compare_default: bool = True
     #: what publishing may replace: another protocol's live record, foreign files
     publish: Publish = field(default_factory=Publish)
+    #: ``--select``: export the winner (``best``) or the default when its edge is not
+    #: significant (``default-if-insignificant``, ``studies/selection.py``)
+    select: str = BEST
 
 
 @dataclass(frozen=True)
@@ -253,7 +257,8 @@ def _superseded(ctx: StudyContext, this: _Round, newer: Publication) -> str:
 
 
 def _round_key(chosen: list[FrozenTrial], settings: FinaliseSettings) -> str:
-    text = json.dumps([[t.number for t in chosen], settings.candidates, settings.draws])
+    parts: list[Any] = [[t.number for t in chosen], settings.candidates, settings.draws]
+    text = json.dumps(parts if settings.select == BEST else [*parts, settings.select])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -327,7 +332,7 @@ def _score(
         vs_default=val_paired["default"],
     )
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return Record(
+    record = Record(
         symbol=ctx.symbol,
         model=ctx.model,
         config=named_config(ctx.model, winning.to_config()),
@@ -348,11 +353,7 @@ def _score(
             vs_naive=test_paired["naive"],
             vs_default=test_paired["default"],
         ),
-        windows=Windows(
-            val_window=ctx.spec.val_window,
-            test_window=ctx.spec.test_window,
-            forecast_horizon=ctx.spec.horizon,
-        ),
+        windows=record_windows(ctx),
         metadata=Metadata(
             source="optimise (optuna)",
             schema_version=SCHEMA_VERSION,
@@ -382,6 +383,8 @@ def _score(
             warnings=impossible,
         ),
     )
+    losses = {"validation": val_losses, "test": test_losses}
+    return select(ctx, record, settings.select, defaults, losses)  # --select (issue 20 item 3)
 
 
 def _score_default(ctx: StudyContext) -> tuple[Scored, Scored]:
@@ -652,6 +655,8 @@ def winner_summary(record: Record) -> dict[str, JSONValue]:
 def _confirmed_se(record: Record) -> float | None:
     """The Monte-Carlo standard error of the confirmed objective, from the candidates."""
     metric = record.objective
+    if exported_default(record):  # --select: the default's first pass, not a confirmed mean
+        return None
     for candidate in _confirmation(record).candidates:
         if candidate.get("trial_number") == record.metadata.trial_number:
             value = candidate.get(f"confirmed_{metric}_se")
