@@ -372,20 +372,27 @@ def _report(done: Finalised) -> None:
     if meta.warnings:
         print(impossible_warning(meta.study_name, meta.trial_number, meta.warnings),
               file=sys.stderr)  # fmt: skip
+    default = chose_default is not None
     if not record.validation.beats_naive:
         warning = naive_warning(
-            meta.study_name, meta.trial_number, record.objective, record.validation
-        )
+            meta.study_name, meta.trial_number, record.objective, record.validation,
+            default=default,
+        )  # fmt: skip
         print(warning, file=sys.stderr)
-    edge = edge_warning(meta.study_name, meta.trial_number, record.objective, record.test)
+    edge = edge_warning(
+        meta.study_name, meta.trial_number, record.objective, record.test, default=default
+    )
     if edge is not None:
         print(edge, file=sys.stderr)
 
 
-def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) -> str | None:
+def edge_warning(
+    study_name: str, trial_number: int, metric: str, test: Scores, *, default: bool = False
+) -> str | None:
     """The one-line warning for a winner whose test edge over naive is not significant at
     :data:`objectives.significance.ALPHA` (paired DM-HLN test); ``None`` when it is, or when
-    the record has no paired test (made before them). A warning, never a failure."""
+    the record has no paired test (made before them). A warning, never a failure.
+    ``default``: the record is the trading code's default's (``--select``)."""
     from objectives.significance import ALPHA
 
     paired = test.vs_naive
@@ -395,13 +402,14 @@ def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) 
     worse = paired.dm_stat >= 0 if paired.dm_stat is not None else not (
         paired.mae_ratio is not None and paired.mae_ratio < 1)  # fmt: skip
     detail = f"({metric} loss ratio {ratio}, DM-HLN p {paired.p_value:.3g})"
+    who = _who(trial_number, default)
     if worse and paired.p_value < ALPHA:
         return (
-            f"warning: {study_name}: the winner (trial {trial_number}) is significantly worse "
+            f"warning: {study_name}: {who} is significantly worse "
             f"than naive on the test window {detail}"
         )
     return (
-        f"warning: {study_name}: the winner's (trial {trial_number}) test edge over naive is not "
+        f"warning: {study_name}: {who}'s test edge over naive is not "
         f"significant at {ALPHA:.0%}{': it is no better than naive there' if worse else ''} "
         f"{detail}"
     )
@@ -416,10 +424,17 @@ def impossible_warning(study_name: str, trial_number: int, warnings: Sequence[st
     )
 
 
-def naive_warning(study_name: str, trial_number: int, metric: str, validation: Scores) -> str:
-    """The one-line warning for a winner that does not beat the last close on validation."""
+def _who(trial_number: int, default: bool) -> str:
+    return "the exported trading default" if default else f"the winner (trial {trial_number})"
+
+
+def naive_warning(
+    study_name: str, trial_number: int, metric: str, validation: Scores, *, default: bool = False
+) -> str:
+    """The one-line warning for a winner (or the exported default) that does not beat the last
+    close on validation."""
     return (
-        f"warning: {study_name}: the winner (trial {trial_number}) does not beat "
+        f"warning: {study_name}: {_who(trial_number, default)} does not beat "
         f"the naive forecast on validation ({metric} {validation.metric(metric):.6g} vs naive "
         f"{validation.naive(metric):.6g}); do not trade it"
     )

@@ -201,14 +201,21 @@ def _entry(
     }
     entry["paired"] = _paired(winner)
     objective = winner.get("objective") or DEFAULT_OBJECTIVE
+    default = winner.get("exported") == "default"  # --select exported the trading default
+    entry["exported"] = "default" if default else "winner"
+    if default:
+        entry["warnings"].append(str(winner.get("selection_warning")))
     impossible = winner.get("warnings") or []
     if impossible:
         entry["warnings"].append(impossible_warning(name, winner["trial_number"], impossible))
     if validation.beats_naive is False:
         entry["warnings"].append(
-            naive_warning(winner["study_name"], winner["trial_number"], objective, validation)
+            naive_warning(winner["study_name"], winner["trial_number"], objective, validation,
+                          default=default)  # fmt: skip
         )
-    edge = edge_warning(winner["study_name"], winner["trial_number"], objective, test)
+    edge = edge_warning(
+        winner["study_name"], winner["trial_number"], objective, test, default=default
+    )
     if edge:
         entry["warnings"].append(edge)
     return entry

@@ -71,7 +71,7 @@ from studies.periodic import Periodic
 from studies.picture import forecast_data, render
 from studies.protocol_record import record_windows
 from studies.recount import as_published
-from studies.selection import BEST, exported_default, select
+from studies.selection import BEST, exported_default, select, summary_of
 
 logger = logging.getLogger(__name__)
 
@@ -649,6 +649,7 @@ def winner_summary(record: Record) -> dict[str, JSONValue]:
     }
     if meta.warnings:  # impossible forecasts (absent when none: older attrs stay as they are)
         summary["warnings"] = list(meta.warnings)
+    summary.update(summary_of(record))  # --select exported the default
     return summary
 
 

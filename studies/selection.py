@@ -117,6 +117,13 @@ def exported_default(record: Record) -> bool:
     return selection is not None and selection.chosen == "default"
 
 
+def summary_of(record: Record) -> dict[str, str]:
+    """What the study's ``winner`` attr adds for ``status`` when the default was exported (its
+    warning line); nothing otherwise, so other winners' attrs stay as they were."""
+    line = launch_line(record)
+    return {} if line is None else {"exported": "default", "selection_warning": line}
+
+
 def launch_line(record: Record) -> str | None:
     """One warning line when the exported config is the trading code's default."""
     selection = record.metadata.selection

@@ -17,7 +17,7 @@ from storage.names import named_config
 from storage.record import Paired, Record
 from studies.context import StudyContext
 from studies.selection import choose
-from tests.conftest import launch_fake
+from tests.conftest import launch_fake, run_cli
 from tests.storage.test_record import minimal
 
 METHOD = "DM-HLN two-sided t(n-1), NW (Bartlett) lags h-1 = 0"
@@ -61,6 +61,11 @@ def test_a_default_export_is_the_defaults_record(
     assert selection["p_value"] >= 0.05 and selection["reason"]
     lines = [line for line in err.splitlines() if "trading code's default settings" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: fake:AAPL:v20-t20-h1: exported")
+    assert "the winner (trial" not in err and "the winner's (trial" not in err  # its numbers
+    assert run_cli("status", "--json") == 0
+    assert json.loads(capsys.readouterr().out)[0]["exported"] == "default"
+    assert run_cli("status") == 0
+    assert lines[0] in capsys.readouterr().err.splitlines()
     backend = load_backend("fake")
     default = backend.space.trading_default()
     assert record["config"] == named_config("fake", default.to_config())
