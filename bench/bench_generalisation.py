@@ -161,7 +161,8 @@ def score_test(ctx, configs: list[dict]) -> list[float]:
 
 def grid_choice(ctx, configs: list[dict], confirm: int = 5, draws: int = 8) -> int:
     """Index of the grid setting a grid search picks on ``ctx``'s validation: the ``confirm``
-    best first passes re-scored on ``draws`` fresh seed sets, the lowest mean."""
+    best first passes (study seed) re-scored on ``draws`` fresh seed sets, the lowest mean;
+    ``confirm`` 1: the best first pass."""
     from objectives.evaluator import evaluate
     from studies.confirm import confirmation_seeds
 
@@ -173,6 +174,8 @@ def grid_choice(ctx, configs: list[dict], confirm: int = 5, draws: int = 8) -> i
         return scored.metrics.value(ctx.metric)
 
     first = sorted(range(len(configs)), key=lambda i: loss(configs[i], ctx.seed))[:confirm]
+    if len(first) == 1:
+        return first[0]
     seeds = confirmation_seeds(ctx.seed, draws)
     return min(first, key=lambda i: float(np.mean([loss(configs[i], s) for s in seeds])))
 
@@ -236,7 +239,8 @@ def bench(args: argparse.Namespace) -> None:
                         chosen, _, p_value = choose(parsed)
                         settings = {k: v for k, v in record["config"].items() if k != "name"}
                         rescored = score_test(test_ctx, [settings])[0]
-                        pick = grid_choice(context(proto), configs)
+                        pick = grid_choice(context(proto), configs, args.grid_confirm,
+                                           args.grid_draws)  # fmt: skip
                         row = {
                             "preset": preset, "model": model, "symbol": symbol,
                             "period": period, "period_end": end, "protocol": proto.tag,
@@ -252,7 +256,8 @@ def bench(args: argparse.Namespace) -> None:
                             },
                             "winner_test_rescored": rescored,
                             "dii_chosen": chosen, "dii_p_value": p_value,
-                            "grid_pick": configs[pick], "wall_s": round(wall, 1),
+                            "grid_pick": configs[pick], "grid_confirm": args.grid_confirm,
+                            "grid_draws": args.grid_draws, "wall_s": round(wall, 1),
                             "threads": args.threads, "device": args.device,
                         }  # fmt: skip
                         rows = [r for r in rows if _key(r) != _key(row)] + [row]
@@ -361,6 +366,13 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, default=20)
     parser.add_argument("--test-window", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--grid-confirm",
+        type=int,
+        default=5,
+        help="grid settings confirmed for the grid's best (1: best first pass)",
+    )
+    parser.add_argument("--grid-draws", type=int, default=8, help="fresh seed sets of each")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each launch")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU host")
     parser.add_argument("--out", default="docs/bench-generalisation.json")
