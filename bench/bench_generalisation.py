@@ -231,6 +231,9 @@ def bench(args: argparse.Namespace) -> None:
                     grid_test = score_test(test_ctx, configs)
                     default_test = score_test(test_ctx, [default])[0]
                     for proto in protocols:
+                        cell = (preset, model, symbol, period, proto.tag)
+                        if args.skip_done and any(_key(r) == cell for r in rows):
+                            continue
                         record, wall = launch(work, model, checkpoint, data, symbol, proto, args,
                                               tag)  # fmt: skip
                         parsed = Record.from_json(json.dumps(record).encode(), "record")
@@ -376,6 +379,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each launch")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU host")
     parser.add_argument("--out", default="docs/bench-generalisation.json")
+    parser.add_argument(
+        "--skip-done",
+        action="store_true",
+        help="skip cells --out already has (finish a stopped run)",
+    )
     parser.add_argument("--table", help="print the docs tables of a results file and stop")
     args = parser.parse_args()
     if args.table:
