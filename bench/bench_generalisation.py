@@ -277,8 +277,7 @@ def summary(rows: list[dict]) -> list[dict]:
     """Per (preset, model, protocol, select rule): comparisons, regret and wall time."""
     out = []
     groups = sorted({(r["preset"], r["model"], r["protocol"]) for r in rows},
-                    key=lambda g: (g[0], g[1], PROTOCOLS.split(",").index(g[2])
-                                   if g[2] in PROTOCOLS.split(",") else 99))  # fmt: skip
+                    key=lambda g: (g[0], g[1], *_arm_order((g[2], "best"))))  # fmt: skip
     for preset, model, proto in groups:
         sub = [r for r in rows if (r["preset"], r["model"], r["protocol"]) == (preset, model,
                                                                                 proto)]  # fmt: skip
@@ -298,9 +297,16 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _arm_order(arm: tuple[str, str]) -> tuple[int, str, int]:
+    """Protocols as in PROTOCOLS (others after, by tag), ``best`` before the other rule."""
+    known = PROTOCOLS.split(",")
+    index = known.index(arm[0]) if arm[0] in known else len(known)
+    return index, arm[0], SELECT_RULES.index(arm[1])
+
+
 def head_to_head(rows: list[dict]) -> list[dict]:
-    """Every pair of (protocol, select rule) of one (preset, model) on the same (symbol,
-    period) cells: wins of the first, losses, sign test."""
+    """Pairs of (protocol, select rule) of one (preset, model) that share the protocol or the
+    rule, on their common (symbol, period) cells: wins of the first, losses, sign test."""
     out = []
     for preset, model in sorted({(r["preset"], r["model"]) for r in rows}):
         cells: dict[tuple, dict] = {}
@@ -310,9 +316,11 @@ def head_to_head(rows: list[dict]) -> list[dict]:
                     cells.setdefault((r["protocol"], rule), {})[(r["symbol"], r["period"])] = r[
                         "test"
                     ][rule]
-        arms = sorted(cells)
+        arms = sorted(cells, key=_arm_order)
         for i, a in enumerate(arms):
             for b in arms[i + 1 :]:
+                if a[0] != b[0] and a[1] != b[1]:
+                    continue
                 common = sorted(set(cells[a]) & set(cells[b]))
                 if not common:
                     continue
