@@ -97,3 +97,27 @@ def test_period_cut_refuses_to_drop_everything(tmp_path: Path) -> None:
     source = REPO / "trainingdata" / "AAPL.csv"
     with pytest.raises(ValueError):
         bench.truncate_csv(source, tmp_path / "AAPL.csv", 600)
+
+
+def _row(symbol: str, period: int, protocol: str, best: float, default: float) -> dict:
+    chosen = "winner" if best < default else "default"
+    return {
+        "preset": "tiny", "model": "toto", "symbol": symbol, "period": period,
+        "protocol": protocol, "dii_chosen": chosen, "wall_s": 2.0,
+        "test": {"best": best, "default-if-insignificant": best if chosen == "winner" else default,
+                 "default": default, "grid_best": default, "naive": 0.5,
+                 "grid_hindsight": min(best, default)},
+    }  # fmt: skip
+
+
+def test_summary_and_table_of_rows() -> None:
+    rows = [_row(s, p, "v20", 0.9, 1.0) for s in ("A", "B", "C") for p in range(2)]
+    rows += [_row(s, p, "v60", 1.1, 1.0) for s in ("A", "B", "C") for p in range(2)]
+    arms = {(s["protocol"], s["select"]): s for s in bench.summary(rows)}
+    assert arms["v20", "best"]["vs_default"] == {"wins": 6, "losses": 0, "ties": 0, "p": 2 / 64}
+    assert arms["v60", "best"]["mean_regret"] == pytest.approx(0.1)
+    assert arms["v60", "default-if-insignificant"]["vs_default"]["ties"] == 6
+    pairs = {(p["a"], p["b"]): p for p in bench.head_to_head(rows)}
+    assert pairs[("v20", "best"), ("v60", "best")]["wins"] == 6
+    text = bench.table(rows)
+    assert "| tiny | toto | v20 | best | 6 (3 x 2) | 6-0-0 (p 0.031) |" in text
