@@ -60,6 +60,11 @@ def _check_finalise_flags(args: argparse.Namespace) -> None:
         raise DataError("--confirm-candidates must be at least 1")
     if args.confirm_draws < 2:
         raise DataError("--confirm-draws must be at least 2 (a standard error needs two draws)")
+    if getattr(args, "select", "best") != "best" and getattr(args, "no_default_comparison", False):
+        raise DataError(
+            f"--select {args.select} compares the winner with the trading code's default: "
+            "drop --no-default-comparison"
+        )
     if getattr(args, "promote", False) and getattr(args, "all", False):
         raise DataError(
             "--promote makes one study per symbol live: name the symbols (--symbols) and the "
@@ -75,6 +80,7 @@ def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSett
     return FinaliseSettings(
         candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s,
         publish=publish, compare_default=not getattr(args, "no_default_comparison", False),
+        select=getattr(args, "select", "best"),
     )  # fmt: skip
 
 
@@ -353,23 +359,35 @@ def _report(done: Finalised) -> None:
     for line in dict.fromkeys((*done.replaced, *done.notes)):  # each line once
         print(line)
     record, meta = done.record, done.record.metadata
+    from studies.selection import launch_line
+
+    chose_default = launch_line(record)  # --select exported the trading code's default
+    if chose_default is not None:
+        print(chose_default, file=sys.stderr)
     if meta.warnings:
         print(impossible_warning(meta.study_name, meta.trial_number, meta.warnings),
               file=sys.stderr)  # fmt: skip
+    default = chose_default is not None
     if not record.validation.beats_naive:
         warning = naive_warning(
-            meta.study_name, meta.trial_number, record.objective, record.validation
-        )
+            meta.study_name, meta.trial_number, record.objective, record.validation,
+            default=default,
+        )  # fmt: skip
         print(warning, file=sys.stderr)
-    edge = edge_warning(meta.study_name, meta.trial_number, record.objective, record.test)
+    edge = edge_warning(
+        meta.study_name, meta.trial_number, record.objective, record.test, default=default
+    )
     if edge is not None:
         print(edge, file=sys.stderr)
 
 
-def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) -> str | None:
+def edge_warning(
+    study_name: str, trial_number: int, metric: str, test: Scores, *, default: bool = False
+) -> str | None:
     """The one-line warning for a winner whose test edge over naive is not significant at
     :data:`objectives.significance.ALPHA` (paired DM-HLN test); ``None`` when it is, or when
-    the record has no paired test (made before them). A warning, never a failure."""
+    the record has no paired test (made before them). A warning, never a failure.
+    ``default``: the record is the trading code's default's (``--select``)."""
     from objectives.significance import ALPHA
 
     paired = test.vs_naive
@@ -379,13 +397,14 @@ def edge_warning(study_name: str, trial_number: int, metric: str, test: Scores) 
     worse = paired.dm_stat >= 0 if paired.dm_stat is not None else not (
         paired.mae_ratio is not None and paired.mae_ratio < 1)  # fmt: skip
     detail = f"(mean {metric} {ratio} times naive's, a ratio; DM-HLN p {paired.p_value:.3g})"
+    who = _who(trial_number, default)
     if worse and paired.p_value < ALPHA:
         return (
-            f"warning: {study_name}: the winner (trial {trial_number}) is significantly worse "
+            f"warning: {study_name}: {who} is significantly worse "
             f"than naive on the test window {detail}"
         )
     return (
-        f"warning: {study_name}: the winner's (trial {trial_number}) test edge over naive is not "
+        f"warning: {study_name}: {who}'s test edge over naive is not "
         f"significant at {ALPHA:.0%}{': it is no better than naive there' if worse else ''} "
         f"{detail}"
     )
@@ -400,10 +419,17 @@ def impossible_warning(study_name: str, trial_number: int, warnings: Sequence[st
     )
 
 
-def naive_warning(study_name: str, trial_number: int, metric: str, validation: Scores) -> str:
-    """The one-line warning for a winner that does not beat the last close on validation."""
+def _who(trial_number: int, default: bool) -> str:
+    return "the exported trading default" if default else f"the winner (trial {trial_number})"
+
+
+def naive_warning(
+    study_name: str, trial_number: int, metric: str, validation: Scores, *, default: bool = False
+) -> str:
+    """The one-line warning for a winner (or the exported default) that does not beat the last
+    close on validation."""
     return (
-        f"warning: {study_name}: the winner (trial {trial_number}) does not beat "
+        f"warning: {study_name}: {_who(trial_number, default)} does not beat "
         f"the naive forecast on validation ({metric} {with_unit(metric, validation.metric(metric))}"
         f" vs naive {with_unit(metric, validation.naive(metric))}); do not trade it"
     )

@@ -105,7 +105,17 @@ def _windows(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("windows (part of the study's name)")
     group.add_argument(
         "--val-window", type=int, default=defaults.val_window,
-        help="validation targets: the bars just before the test window",
+        help="validation targets: the bars just before the test window (per block)",
+    )  # fmt: skip
+    group.add_argument(
+        "--val-blocks", type=int, default=defaults.val_blocks, metavar="K",
+        help="rolling origin: K blocks of --val-window targets spread back through history, "
+        "the last just before the test window (1: one contiguous window)",
+    )  # fmt: skip
+    group.add_argument(
+        "--val-step", type=int, default=None, metavar="S",
+        help="bars between block starts, at least --val-window (default: --val-window, "
+        "adjacent blocks); only with --val-blocks 2 or more",
     )  # fmt: skip
     group.add_argument(
         "--test-window", type=int, default=defaults.test_window,
@@ -245,6 +255,12 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
         help="do not score the trading code's default settings beside the winner (the "
         "record's vs_default and the defaults' forecasts): two evaluations at the defaults' "
         "samples, hours for a 7-step Kronos path on a CPU",
+    )  # fmt: skip
+    group.add_argument(
+        "--select", choices=["best", "default-if-insignificant"], default="best",
+        help="what to export: the confirmed winner (best), or the trading code's default "
+        "settings when the winner's validation edge over them is not significant (paired "
+        "DM test, p < 0.05), said in metadata.selection; not part of the study's identity",
     )  # fmt: skip
 
 

@@ -35,6 +35,8 @@ def window_spec(args: argparse.Namespace) -> WindowSpec:
         test_window=args.test_window,
         horizon=args.horizon,
         min_context=args.min_context,
+        val_blocks=getattr(args, "val_blocks", 1),
+        val_step=getattr(args, "val_step", None),
     )
 
 

@@ -152,6 +152,7 @@ def _entry(
             "fail": counts.get("FAIL", 0) - interrupted,
             "interrupted": interrupted,
         },
+        "protocol": protocol_of(attrs.windows),
         "nonpositive_trials": nonpositive.get(sid, 0),
         "first_pass": None,
         "naive_validation": None,
@@ -188,12 +189,18 @@ def _entry(
     }
     entry["paired"] = _paired(winner)
     objective, number = winner.objective, winner.trial_number
+    default = winner.exported_default  # --select exported the trading default
+    entry["exported"] = "default" if default else "winner"
+    if default:
+        entry["warnings"].append(str(winner.selection_warning))
     impossible = winner.warnings
     if impossible:
         entry["warnings"].append(impossible_warning(name, number, impossible))
     if validation.beats_naive is False:
-        entry["warnings"].append(naive_warning(winner.study_name, number, objective, validation))
-    edge = edge_warning(winner.study_name, number, objective, test)
+        entry["warnings"].append(
+            naive_warning(winner.study_name, number, objective, validation, default=default)
+        )
+    edge = edge_warning(winner.study_name, number, objective, test, default=default)
     if edge:
         entry["warnings"].append(edge)
     return entry
@@ -211,6 +218,31 @@ def _nonpositive_trials(db: Database) -> dict[int, int]:
         keys = {"points": NONPOSITIVE_FORECASTS, "band": NONPOSITIVE_BAND}
         rows = connection.execute(query, keys).all()
     return {int(sid): int(n) for sid, n in rows}
+
+
+def protocol_of(windows: object) -> dict[str, object] | None:
+    """A study's validation protocol from its ``windows`` attr: kind, window, blocks, step."""
+    if not isinstance(windows, dict) or "val_window" not in windows:
+        return None
+    from objectives.windows import WindowSpec
+
+    try:
+        protocol = WindowSpec(**windows).protocol
+    except (TypeError, ValueError):
+        return None
+    return {"kind": protocol.kind, "val_window": protocol.window, "val_blocks": protocol.blocks,
+            "val_step": protocol.stride if protocol.blocks > 1 else None,
+            "text": protocol.text()}  # fmt: skip
+
+
+def protocol_lines(entries: Sequence[Entry]) -> list[str]:
+    """One line per study scored under a blocked (rolling-origin) validation protocol."""
+    return [
+        f"  {e['study']}: validation {e['protocol']['text']} (rolling origin, before the test "
+        "window)"
+        for e in entries
+        if e.get("protocol") and e["protocol"]["kind"] == "blocked"
+    ]
 
 
 def task_label(task: object) -> str:
@@ -500,6 +532,7 @@ def _show(args: argparse.Namespace, db: Database, *, watching: bool) -> int:
     else:
         for line in compact_lines(entries):
             print(line)
+    lines = [*protocol_lines(entries), *lines]
     if lines:
         print()
         for line in dict.fromkeys(lines):

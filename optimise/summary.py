@@ -12,6 +12,7 @@ from objectives.units import SHOWN, heading, scaled
 from optimise.status import grouped_table
 from storage.record import Record
 from studies.finalise import Finalised
+from studies.selection import exported_default
 
 #: the columns, and the groups above them (name, first column, last column)
 HEADER = ["study", "trials", "objective", "first", "confirmed", "naive", "once", "naive",
@@ -33,6 +34,8 @@ def row(name: str, trials: str, done: Finalised | None) -> list[str]:
     record = done.record
     validation, test, metric = record.validation, record.test, record.objective
     first, se = _winner_candidate(record)
+    if exported_default(record):  # --select: the default's one scoring, no confirmed mean
+        first, se = validation.metric(metric), None
     confirmed = scaled(metric, validation.metric(metric))
     if se is not None:
         confirmed += f" ± {scaled(metric, se, 2)}"

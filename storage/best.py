@@ -103,6 +103,8 @@ def newer_or_same(new: Record, old: Record) -> bool:
 
 def _windows_text(windows: Windows, other: Windows) -> str:
     text = f"v{windows.val_window}-t{windows.test_window}"
+    if (windows.val_blocks or 1) > 1:
+        text = windows.tag().rsplit("-h", 1)[0]
     if windows.forecast_horizon != other.forecast_horizon:
         text += f"-h{windows.forecast_horizon}"
     return text
@@ -122,7 +124,7 @@ def task_key(record: Record) -> tuple[str, tuple[str, ...], str]:
 def incomparable(record: Record, anchor: Record) -> str | None:
     """Why ``record`` cannot be compared with ``anchor`` (``None`` if it can)."""
     reasons = []
-    if record.windows != anchor.windows:
+    if record.windows.key() != anchor.windows.key():
         mine = _windows_text(record.windows, anchor.windows)
         theirs = _windows_text(anchor.windows, record.windows)
         reasons.append(f"different windows ({mine} vs {theirs})")
@@ -145,7 +147,7 @@ def foreign_reason(foreign: Foreign, anchor: Record) -> str:
         why = incomparable(foreign.record, anchor)
         return f"{foreign.describe()}: {why}"
     lacking = "no data fingerprint, task or objective"
-    if foreign.windows is not None and foreign.windows != anchor.windows:
+    if foreign.windows is not None and foreign.windows.key() != anchor.windows.key():
         lacking = f"windows {_windows_text(foreign.windows, anchor.windows)}, {lacking}"
     return f"{foreign.describe()}: another protocol ({lacking}), not compared"
 

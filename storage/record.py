@@ -262,12 +262,38 @@ class Scores(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Block(_Part):
+    """One block of a blocked validation protocol: its first and last target (UTC, ``…Z``)."""
+
+    first: str = _required(_str)
+    last: str = _required(_str)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Windows(_Part):
-    """The window lengths in bars and the forecast horizon."""
+    """The window lengths in bars and the forecast horizon; a blocked validation protocol adds
+    its kind, blocks, step and each block's first and last target (absent: contiguous)."""
 
     val_window: int = _required(_int)
     test_window: int = _required(_int)
     forecast_horizon: int = _required(_int)
+    kind: str | None = _optional(_str)
+    val_blocks: int | None = _optional(_int)
+    val_step: int | None = _optional(_int)
+    blocks: tuple[Block, ...] | None = _optional(_array(_part(Block)))
+
+    def key(self) -> tuple[int, int, int, int, int | None]:
+        """What must match for two records to be comparable: the sizes and the protocol, not
+        the blocks' dates (a refresh moves them)."""
+        blocks = self.val_blocks or 1
+        step = self.val_step if blocks > 1 else None
+        return (self.val_window, self.test_window, self.forecast_horizon, blocks, step)
+
+    def tag(self) -> str:
+        """``v20-t20-h1``, blocked ``v20x3s60-t20-h1`` (the study name's form)."""
+        blocks = self.val_blocks or 1
+        val = f"v{self.val_window}" + (f"x{blocks}s{self.val_step}" if blocks > 1 else "")
+        return f"{val}-t{self.test_window}-h{self.forecast_horizon}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,6 +314,12 @@ class Selection(_Part):
     search_seed: int = _required(_int)
     seeds: tuple[int, ...] = _required(_array(_int))
     candidates: tuple[JSONObject, ...] = _required(_array(_json_object))
+    #: ``--select`` other than ``best``: the rule, ``winner`` or ``default``, why, and the
+    #: p-value of the winner's validation edge over the default (``studies/selection.py``)
+    rule: str | None = _optional(_str)
+    chosen: str | None = _optional(_str)
+    reason: str | None = _optional(_str)
+    p_value: float | None = _optional(_number)
 
 
 @dataclass(frozen=True, kw_only=True)

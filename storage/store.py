@@ -44,7 +44,7 @@ from storage.files import (
 )
 from storage.foreign import Foreign, Stored, parse
 from storage.names import study_file_stem
-from storage.record import Record, Windows
+from storage.record import Record
 
 logger = logging.getLogger(__name__)
 
@@ -246,12 +246,9 @@ def live_verdict(new: Record, current: Stored | None, publish: Publish) -> str |
 def _protocol_difference(new: Record, live: Record) -> str | None:
     """How ``new`` differs from the live record in task, windows or metric (``None``: not)."""
 
-    def tag(w: Windows) -> str:
-        return f"v{w.val_window}-t{w.test_window}-h{w.forecast_horizon}"
-
     reasons = []
-    if new.windows != live.windows:
-        reasons.append(f"windows {tag(live.windows)}, this study's {tag(new.windows)}")
+    if new.windows.key() != live.windows.key():
+        reasons.append(f"windows {live.windows.tag()}, this study's {new.windows.tag()}")
     if choice.task_key(new) != choice.task_key(live):
         reasons.append(f"task {_task_text(live)}, this study's {_task_text(new)}")
     if new.objective != live.objective:

@@ -119,6 +119,16 @@ class Winner:
         return list(self.raw.get("warnings") or [])
 
     @property
+    def exported_default(self) -> bool:
+        """``--select`` exported the trading code's default instead of the winner."""
+        return self.raw.get("exported") == "default"
+
+    @property
+    def selection_warning(self) -> str | None:
+        value = self.raw.get("selection_warning")
+        return None if value is None else str(value)
+
+    @property
     def validation_latency_s(self) -> float | None:
         validation = self.raw.get("validation")
         return _number(validation.get("latency_s")) if isinstance(validation, Mapping) else None
@@ -304,12 +314,19 @@ def winner_summary(record: Record) -> dict[str, JSONValue]:
     }
     if meta.warnings:  # impossible forecasts (absent when none: older attrs stay as they are)
         summary["warnings"] = list(meta.warnings)
+    from studies.selection import summary_of  # selection imports the context, which reads attrs
+
+    summary.update(summary_of(record))  # --select exported the default
     return summary
 
 
 def _confirmed_se(record: Record) -> float | None:
     """The Monte-Carlo standard error of the confirmed objective, from the candidates."""
+    from studies.selection import exported_default
+
     metric = record.objective
+    if exported_default(record):  # --select: the default's first pass, not a confirmed mean
+        return None
     for candidate in selection_of(record).candidates:
         if candidate.get("trial_number") == record.metadata.trial_number:
             value = candidate.get(f"confirmed_{metric}_se")

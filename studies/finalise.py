@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -62,6 +63,7 @@ from studies.picture import forecast_data
 from studies.publish import Finalised as Finalised  # re-exported: callers import it here
 from studies.publish import publish
 from studies.round_record import Measured, build_record
+from studies.selection import BEST
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,9 @@ class FinaliseSettings:
     compare_default: bool = True
     #: what publishing may replace: another protocol's live record, foreign files
     publish: Publish = field(default_factory=Publish)
+    #: ``--select``: export the winner (``best``) or the default when its edge is not
+    #: significant (``default-if-insignificant``, ``studies/selection.py``)
+    select: str = BEST
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -228,7 +233,8 @@ def _superseded(ctx: StudyContext, this: _Round, newer: Publication) -> str:
 
 
 def _round_key(chosen: list[FrozenTrial], settings: FinaliseSettings) -> str:
-    text = json.dumps([[t.number for t in chosen], settings.candidates, settings.draws])
+    parts: list[Any] = [[t.number for t in chosen], settings.candidates, settings.draws]
+    text = json.dumps(parts if settings.select == BEST else [*parts, settings.select])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -285,6 +291,7 @@ def _score(
         storage_label=storage_label,
         complete_trials=complete_trials,
         created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        rule=settings.select,
     )
 
 

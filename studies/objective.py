@@ -56,22 +56,24 @@ def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
 
 
 def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settings) -> Scored:
-    """Forecast the validation window ``ctx.prune_chunk`` targets at a time, reporting the
-    running metric after each chunk so the study's pruner can stop a poor trial early.
+    """Forecast the validation targets a pruning step at a time (``ctx.prune_chunk`` targets
+    inside each block of the protocol, :meth:`ValidationProtocol.steps`), reporting the running
+    metric after each step so the study's pruner can stop a poor trial early.
 
     Each window's forecast depends only on its own seed, so the forecasts and the final value
-    are exactly those of one call over the whole window."""
+    are exactly those of one call over every target."""
     targets = ctx.windows.validation
+    steps = ctx.spec.protocol.steps(ctx.windows.validation_blocks, ctx.prune_chunk)
     parts = []
     seconds = 0.0
     path_score = ctx.task.path_score
-    for step, start in enumerate(range(0, len(targets), ctx.prune_chunk)):
-        chunk = targets[start : start + ctx.prune_chunk]
+    done = 0
+    for step, chunk in enumerate(steps):
         part = evaluate(ctx.search_evaluator, ctx.bars, chunk, settings, ctx.seed)
         assert part.paths is not None
         parts.append(part.paths)
         seconds += part.seconds
-        done = start + len(chunk)
+        done += len(chunk)
         if done < len(targets):
             running = score(ctx.bars, concat(parts), path_score, names=(ctx.metric,))
             trial.report(running.value(ctx.metric), step)

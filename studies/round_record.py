@@ -30,10 +30,11 @@ from storage.record import (
     Record,
     Scores,
     Selection,
-    Windows,
 )
 from studies.confirm import Candidate, confirmation_seeds
 from studies.context import StudyContext
+from studies.protocol_record import record_windows
+from studies.selection import BEST, select
 
 #: the record's schema: 2 adds metadata.task, the metric maps, per-column and per-step scores
 SCHEMA_VERSION = 2
@@ -64,8 +65,10 @@ def build_record(
     storage_label: str,
     complete_trials: int,
     created_at: str,
+    rule: str = BEST,
 ) -> Record:
-    """The round's record; ``complete_trials`` is the count its candidates were chosen from."""
+    """The round's record; ``complete_trials`` is the count its candidates were chosen from;
+    ``rule``: ``--select`` (the winner's record, or the trading default's, ``selection.py``)."""
     best, scored_test = measured.best, measured.test
     val_metrics, test = measured.validation.metrics, scored_test.metrics
     impossible = record_warnings(
@@ -105,7 +108,7 @@ def build_record(
         vs_naive=val_paired["naive"],
         vs_default=val_paired["default"],
     )
-    return Record(
+    record = Record(
         symbol=ctx.symbol,
         model=ctx.model,
         config=named_config(ctx.model, best.settings.to_config()),
@@ -126,11 +129,7 @@ def build_record(
             vs_naive=test_paired["naive"],
             vs_default=test_paired["default"],
         ),
-        windows=Windows(
-            val_window=ctx.spec.val_window,
-            test_window=ctx.spec.test_window,
-            forecast_horizon=ctx.spec.horizon,
-        ),
+        windows=record_windows(ctx),
         metadata=Metadata(
             source="optimise (optuna)",
             schema_version=SCHEMA_VERSION,
@@ -163,6 +162,8 @@ def build_record(
             warnings=impossible,
         ),
     )
+    losses = {"validation": val_losses, "test": test_losses}
+    return select(ctx, record, rule, defaults, losses)  # --select (issue 20 item 3)
 
 
 def paired(

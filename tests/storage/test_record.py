@@ -29,6 +29,8 @@ BEST_ONLY = (
 #: keys an export of this version writes only when they apply: horizon > 1 (``per_step``),
 #: impossible forecasts (``warnings``), a re-export after more trials (``updated_at``)
 SOMETIMES = ("per_step", "warnings", "updated_at")
+#: a blocked validation protocol's windows and ``--select``'s choice (not in a default export)
+SOMETIMES += ("kind", "val_blocks", "val_step", "blocks", "rule", "chosen", "reason", "p_value")
 Schema = dict[str, tuple[str, str]]  # key path -> (type, "required" | "optional")
 
 
