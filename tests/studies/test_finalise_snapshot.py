@@ -1,8 +1,9 @@
 """Finalisation's output is pinned byte for byte: a seeded fake-backend study, finalised twice
-(4 then 7 complete trials) over unreadable store files, writes the records, attrs, note and lines of
-``tests/fixtures/finalise_snapshot.json``, made with the code before ``studies/finalise.py``
-was split by job. Only what depends on the clock or the host is masked (creation times,
-latency measurements, the study nonce, the working folder)."""
+(4 then 7 complete trials) over unreadable store files, writes the records, attrs, note and
+lines of ``tests/fixtures/finalise_snapshot.json``, made with the code before
+``studies/finalise.py`` was split by job (the dashboard note since given its units and 5
+significant digits, issue 22). Only what depends on the clock or the host is masked (creation
+times, latency measurements, the study nonce, the working folder)."""
 
 from __future__ import annotations
 
