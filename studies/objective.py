@@ -7,6 +7,8 @@ is not evaluated again but gets its recorded value (trial attr ``duplicate_of``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -15,6 +17,7 @@ from objectives.forecasts import concat
 from objectives.metrics import METRIC_NAMES, score
 from objectives.sanity import BAND_ATTR, POINTS_ATTR, check
 from objectives.settings import Settings, config_key
+from storage.optuna_internals import set_user_attrs
 from studies.context import StudyContext
 
 #: the trial attrs that carry a scoring (copied as they are to a duplicate)
@@ -31,31 +34,38 @@ SCORE_ATTRS = (
 
 
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
-    """Score one trial on the validation window under the study's seed set."""
+    """Score one trial on the validation window under the study's seed set; its attrs are
+    written in one transaction at the end (``config`` alone if the scoring raises)."""
     settings = ctx.backend.space.suggest(trial)
-    trial.set_user_attr("config", settings.to_config())
+    attrs: dict[str, Any] = {"config": settings.to_config()}
     earlier = _scored_before(trial, settings)
     if earlier is not None:
-        for key in SCORE_ATTRS:
-            if key in earlier.user_attrs:
-                trial.set_user_attr(key, earlier.user_attrs[key])
-        trial.set_user_attr("duplicate_of", earlier.number)
-        trial.set_user_attr("trial_cost_s", 0.0)
+        attrs.update((k, earlier.user_attrs[k]) for k in SCORE_ATTRS if k in earlier.user_attrs)
+        attrs.update(duplicate_of=earlier.number, trial_cost_s=0.0)
+        set_user_attrs(trial.study, trial, attrs)
         assert earlier.value is not None
         return float(earlier.value)
-    if ctx.prune_chunk:
-        scored = _evaluate_in_chunks(trial, ctx, settings)
-    else:
-        scored = evaluate(
-            ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, ctx.seed
-        )
-    record_scoring(trial, scored)
+    try:
+        if ctx.prune_chunk:
+            scored = _evaluate_in_chunks(trial, ctx, settings, attrs)
+        else:
+            scored = evaluate(
+                ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, ctx.seed
+            )
+    except Exception:  # pruned (where, and what it cost) or failed: the config still shows
+        set_user_attrs(trial.study, trial, attrs)
+        raise
+    attrs.update(scoring_attrs(scored))
+    set_user_attrs(trial.study, trial, attrs)
     return scored.metrics.value(ctx.metric)
 
 
-def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settings) -> Scored:
+def _evaluate_in_chunks(
+    trial: optuna.Trial, ctx: StudyContext, settings: Settings, attrs: dict[str, Any]
+) -> Scored:
     """Forecast the validation window ``ctx.prune_chunk`` targets at a time, reporting the
-    running metric after each chunk so the study's pruner can stop a poor trial early.
+    running metric after each chunk so the study's pruner can stop a poor trial early (adding
+    ``pruned_after_windows`` and ``trial_cost_s`` to ``attrs``).
 
     Each window's forecast depends only on its own seed, so the forecasts and the final value
     are exactly those of one call over the whole window."""
@@ -74,31 +84,28 @@ def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settin
             running = score(ctx.bars, concat(parts), path_score, names=(ctx.metric,))
             trial.report(running.value(ctx.metric), step)
             if trial.should_prune():
-                trial.set_user_attr("pruned_after_windows", done)
-                trial.set_user_attr("trial_cost_s", round(seconds, 6))
+                attrs.update(pruned_after_windows=done, trial_cost_s=round(seconds, 6))
                 raise optuna.TrialPruned(f"pruned after {done} of {len(targets)} windows")
     paths = concat(parts)
     return Scored(score(ctx.bars, paths, path_score), paths.lead, seconds, paths)
 
 
-def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
+def scoring_attrs(scored: Scored) -> dict[str, Any]:
     """User attrs shown in optuna-dashboard beside the objective value; the forecasts let
     anyone re-score the trial exactly (``optimise forecast --window validation``)."""
-    for key, value in scored.metrics.as_dict().items():
-        trial.set_user_attr(key, value)
-    trial.set_user_attr("val_forecasts", [float(x) for x in scored.forecast])
+    attrs: dict[str, Any] = dict(scored.metrics.as_dict())
+    attrs["val_forecasts"] = [float(x) for x in scored.forecast]
     paths = scored.paths
     if paths is not None and (len(paths.columns) > 1 or paths.horizon > 1):
-        trial.set_user_attr("per_column", scored.metrics.per_column)
-        trial.set_user_attr("val_paths", {"columns": list(paths.columns),
-                                          "points": paths.points.tolist()})  # fmt: skip
+        attrs["per_column"] = scored.metrics.per_column
+        attrs["val_paths"] = {"columns": list(paths.columns), "points": paths.points.tolist()}
     if paths is not None:
-        for key, count in check(paths).attrs().items():  # impossible forecasts, not clipped
-            trial.set_user_attr(key, count)
-        trial.set_user_attr("model_passes", paths.passes)
+        attrs.update(check(paths).attrs())  # impossible forecasts, not clipped
+        attrs["model_passes"] = paths.passes
         if paths.path_rows:
-            trial.set_user_attr("model_path_rows", paths.path_rows)
-    trial.set_user_attr("trial_cost_s", round(scored.seconds, 6))
+            attrs["model_path_rows"] = paths.path_rows
+    attrs["trial_cost_s"] = round(scored.seconds, 6)
+    return attrs
 
 
 def _scored_before(trial: optuna.Trial, settings: Settings) -> FrozenTrial | None:
