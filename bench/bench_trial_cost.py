@@ -125,17 +125,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
     run_trial = worker._run_trial
     worker._run_trial = meter.wrap("whole trial (objective + tell)", run_trial)
+    phases = Meter()  # where the measured launch goes, in seconds
+    _wrap_phases(phases)
 
     work = Path(tempfile.mkdtemp(prefix="bench-trial-cost-"))
     ckpt = checkpoint(work, args.model, args.preset)
     url = f"sqlite:///{work / 'studies.db'}"
     extra = [] if args.horizon is None else ["--horizon", str(args.horizon)]
     assert main(launch_argv(args.model, ckpt, url, work / "store", 1, extra)) == 0
-    meter.counting = True
+    meter.counting = phases.counting = True
     started = time.perf_counter()
     status = main(launch_argv(args.model, ckpt, url, work / "store", 1 + args.trials, extra))
     wall = time.perf_counter() - started
-    meter.counting = False
+    meter.counting = phases.counting = False
     assert status == 0
     ms = {part: 1000 * s / args.trials for part, s in meter.seconds.items()}
     trial_ms = ms.get("whole trial (objective + tell)", 0.0) + ms.get(PARTS["take"], 0.0)
@@ -149,12 +151,31 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "trial_ms": round(trial_ms, 2),
         "outside_model_ms": round(trial_ms - model_ms, 2),
         "outside_over_model": round((trial_ms - model_ms) / model_ms, 2) if model_ms else None,
-        "statements_per_trial": {k: round(v / args.trials, 1)
-                                 for k, v in sorted(meter.statements.items())},
-        "commits_per_trial": {k: round(v / args.trials, 1)
-                              for k, v in sorted(meter.commits.items())},
+        "statements_per_trial": {
+            k: round(v / args.trials, 1) for k, v in sorted(meter.statements.items())
+        },
+        "commits_per_trial": {
+            k: round(v / args.trials, 1) for k, v in sorted(meter.commits.items())
+        },
         "launch_wall_s (trials + finalisation)": round(wall, 2),
+        "launch_phases_s": {k: round(v, 2) for k, v in sorted(phases.seconds.items())},
     }
+
+
+def _wrap_phases(phases: Meter) -> None:
+    """Time the parts of a launch: the trials, and finalisation's confirmation, first pass
+    again, test scoring, the trading defaults' scoring, latency and picture."""
+    import optimise.commands as commands
+    import studies.finalise as finalise
+
+    commands.run_study = phases.wrap("trials (run_study)", commands.run_study)
+    commands.finalise = phases.wrap("finalisation (all)", commands.finalise)
+    finalise.confirm = phases.wrap("confirmation", finalise.confirm)
+    finalise.evaluate = phases.wrap("winner's first pass again + test scoring", finalise.evaluate)
+    finalise._score_default = phases.wrap("trading defaults' scoring", finalise._score_default)
+    finalise.live_latency = phases.wrap("latency", finalise.live_latency)
+    finalise.forecast_data = phases.wrap("picture data (quantiles)", finalise.forecast_data)
+    finalise.render = phases.wrap("picture (render)", finalise.render)
 
 
 def main() -> None:
