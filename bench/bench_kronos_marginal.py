@@ -70,6 +70,14 @@ def main() -> None:
     targets = split(len(bars), spec).validation
     evaluate(evaluator, bars, targets, evaluator.settings(TRADING_BEST), 0)  # stage 1
     rng = np.random.default_rng(0)
+    calls: list[int] = []  # s2-logit calls of the timed trials, and their candidate rows
+    original = backend.predictor.s2_logits
+
+    def counted(last_hidden: torch.Tensor, kv: object, s1: torch.Tensor) -> torch.Tensor:
+        calls.append(s1.numel())
+        return original(last_hidden, kv, s1)
+
+    backend.predictor.s2_logits = counted
     ms = []
     for _ in range(args.trials):
         settings = evaluator.settings(sampling_settings(rng, args.broad))
@@ -79,7 +87,9 @@ def main() -> None:
     print(json.dumps({"task": args.task, "horizon": args.horizon, "trials": args.trials,
                       "settings": "broad" if args.broad else "near the trading code's best",
                       "median_ms": round(float(np.median(ms)), 1),
-                      "min_ms": round(min(ms), 1), "max_ms": round(max(ms), 1)}))  # fmt: skip
+                      "min_ms": round(min(ms), 1), "max_ms": round(max(ms), 1),
+                      "s2_calls_per_trial": len(calls) / args.trials,
+                      "s2_rows_per_trial": sum(calls) / args.trials}))  # fmt: skip
 
 
 if __name__ == "__main__":

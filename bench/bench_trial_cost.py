@@ -4,7 +4,9 @@ One worker in-process (``optimise launch``) on SQLite, a tiny random checkpoint,
 warm-up launch of 1 trial (stage 1 cached), then ``--trials`` more. Each part is timed by
 wrapping the function that does it; statements and commits are counted on the engine.
 
-    .venv/bin/python bench/bench_trial_cost.py --model toto --trials 60
+    .venv/bin/python bench/bench_trial_cost.py --model toto --trials 40
+    .venv/bin/python bench/bench_trial_cost.py --model toto --trials 40 --task levels
+    .venv/bin/python bench/bench_trial_cost.py --model toto --preset base --trials 30
     .venv/bin/python bench/bench_trial_cost.py --model kronos --trials 20 --horizon 1
     .venv/bin/python bench/bench_trial_cost.py --model kronos --trials 20   # 7-step trading
 """
@@ -131,7 +133,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-trial-cost-"))
     ckpt = checkpoint(work, args.model, args.preset)
     url = f"sqlite:///{work / 'studies.db'}"
-    extra = [] if args.horizon is None else ["--horizon", str(args.horizon)]
+    extra = ["--task", args.task] + (
+        [] if args.horizon is None else ["--horizon", str(args.horizon)]
+    )
     assert main(launch_argv(args.model, ckpt, url, work / "store", 1, extra)) == 0
     meter.counting = phases.counting = True
     started = time.perf_counter()
@@ -145,6 +149,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model": args.model,
         "preset": args.preset,
+        "task": args.task,
         "horizon": args.horizon,
         "trials": args.trials,
         "ms_per_trial": {k: round(v, 2) for k, v in sorted(ms.items())},
@@ -183,6 +188,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["toto", "kronos"], default="toto")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--task", default="trading")
     parser.add_argument("--horizon", type=int)
     parser.add_argument("--trace", action="store_true", help="print every SQL statement")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the measured launch")
