@@ -7,6 +7,8 @@ is not evaluated again but gets its recorded value (trial attr ``duplicate_of``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -15,6 +17,7 @@ from objectives.forecasts import concat
 from objectives.metrics import METRIC_NAMES, score
 from objectives.sanity import BAND_ATTR, POINTS_ATTR, check
 from objectives.settings import Settings, config_key
+from storage.optuna_internals import set_user_attrs
 from studies import attrs as keys
 from studies.attrs import TrialAttrs
 from studies.context import StudyContext
@@ -33,32 +36,39 @@ SCORE_ATTRS = (
 
 
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
-    """Score one trial on the validation window under the study's seed set."""
+    """Score one trial on the validation window under the study's seed set; its attrs are
+    written in one transaction at the end (``config`` alone if the scoring raises)."""
     settings = ctx.backend.space.suggest(trial)
-    trial.set_user_attr(keys.CONFIG, settings.to_config())
+    attrs: dict[str, Any] = {keys.CONFIG: settings.to_config()}
     earlier = _scored_before(trial, settings)
     if earlier is not None:
-        for key in SCORE_ATTRS:
-            if key in earlier.user_attrs:
-                trial.set_user_attr(key, earlier.user_attrs[key])
-        trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
-        trial.set_user_attr(keys.TRIAL_COST_S, 0.0)
+        attrs.update((k, earlier.user_attrs[k]) for k in SCORE_ATTRS if k in earlier.user_attrs)
+        attrs.update({keys.DUPLICATE_OF: earlier.number, keys.TRIAL_COST_S: 0.0})
+        set_user_attrs(trial.study, trial, attrs)
         assert earlier.value is not None
         return float(earlier.value)
-    if ctx.prune_chunk:
-        scored = _evaluate_in_chunks(trial, ctx, settings)
-    else:
-        scored = evaluate(
-            ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, ctx.seed
-        )
-    record_scoring(trial, scored)
+    try:
+        if ctx.prune_chunk:
+            scored = _evaluate_in_chunks(trial, ctx, settings, attrs)
+        else:
+            scored = evaluate(
+                ctx.search_evaluator, ctx.bars, ctx.windows.validation, settings, ctx.seed
+            )
+    except Exception:  # pruned (where, and what it cost) or failed: the config still shows
+        set_user_attrs(trial.study, trial, attrs)
+        raise
+    attrs.update(scoring_attrs(scored))
+    set_user_attrs(trial.study, trial, attrs)
     return scored.metrics.value(ctx.metric)
 
 
-def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settings) -> Scored:
+def _evaluate_in_chunks(
+    trial: optuna.Trial, ctx: StudyContext, settings: Settings, attrs: dict[str, Any]
+) -> Scored:
     """Forecast the validation targets a pruning step at a time (``ctx.prune_chunk`` targets
     inside each block of the protocol, :meth:`ValidationProtocol.steps`), reporting the running
-    metric after each step so the study's pruner can stop a poor trial early.
+    metric after each step so the study's pruner can stop a poor trial early (adding
+    ``pruned_after_windows`` and ``trial_cost_s`` to ``attrs``).
 
     Each window's forecast depends only on its own seed, so the forecasts and the final value
     are exactly those of one call over every target."""
@@ -78,31 +88,30 @@ def _evaluate_in_chunks(trial: optuna.Trial, ctx: StudyContext, settings: Settin
             running = score(ctx.bars, concat(parts), path_score, names=(ctx.metric,))
             trial.report(running.value(ctx.metric), step)
             if trial.should_prune():
-                trial.set_user_attr(keys.PRUNED_AFTER_WINDOWS, done)
-                trial.set_user_attr(keys.TRIAL_COST_S, round(seconds, 6))
+                attrs.update({keys.PRUNED_AFTER_WINDOWS: done,
+                              keys.TRIAL_COST_S: round(seconds, 6)})  # fmt: skip
                 raise optuna.TrialPruned(f"pruned after {done} of {len(targets)} windows")
     paths = concat(parts)
     return Scored(score(ctx.bars, paths, path_score), paths.lead, seconds, paths)
 
 
-def record_scoring(trial: optuna.Trial, scored: Scored) -> None:
+def scoring_attrs(scored: Scored) -> dict[str, Any]:
     """User attrs shown in optuna-dashboard beside the objective value; the forecasts let
     anyone re-score the trial exactly (``optimise forecast --window validation``)."""
-    for key, value in scored.metrics.as_dict().items():
-        trial.set_user_attr(key, value)
-    trial.set_user_attr(keys.VAL_FORECASTS, [float(x) for x in scored.forecast])
+    attrs: dict[str, Any] = dict(scored.metrics.as_dict())
+    attrs[keys.VAL_FORECASTS] = [float(x) for x in scored.forecast]
     paths = scored.paths
     if paths is not None and (len(paths.columns) > 1 or paths.horizon > 1):
-        trial.set_user_attr(keys.PER_COLUMN, scored.metrics.per_column)
-        trial.set_user_attr(keys.VAL_PATHS, {"columns": list(paths.columns),
-                                          "points": paths.points.tolist()})  # fmt: skip
+        attrs[keys.PER_COLUMN] = scored.metrics.per_column
+        attrs[keys.VAL_PATHS] = {"columns": list(paths.columns),
+                                 "points": paths.points.tolist()}  # fmt: skip
     if paths is not None:
-        for key, count in check(paths).attrs().items():  # impossible forecasts, not clipped
-            trial.set_user_attr(key, count)
-        trial.set_user_attr(keys.MODEL_PASSES, paths.passes)
+        attrs.update(check(paths).attrs())  # impossible forecasts, not clipped
+        attrs[keys.MODEL_PASSES] = paths.passes
         if paths.path_rows:
-            trial.set_user_attr(keys.MODEL_PATH_ROWS, paths.path_rows)
-    trial.set_user_attr(keys.TRIAL_COST_S, round(scored.seconds, 6))
+            attrs[keys.MODEL_PATH_ROWS] = paths.path_rows
+    attrs[keys.TRIAL_COST_S] = round(scored.seconds, 6)
+    return attrs
 
 
 def _scored_before(trial: optuna.Trial, settings: Settings) -> FrozenTrial | None:

@@ -24,7 +24,13 @@ from tqdm import tqdm
 from storage.exceptions import DatabaseUnreachableError
 from storage.faults import DB_ERRORS, is_db_error, is_permanent, root_cause
 from storage.ledger import Ledger, trial_counts
-from storage.optuna_internals import record_heartbeat, stored_trial, study_id, trial_id
+from storage.optuna_internals import (
+    record_heartbeat,
+    set_user_attrs,
+    stored_trial,
+    study_id,
+    trial_id,
+)
 from storage.outage import OUTAGE
 from storage.sqlite_file import SqliteFile
 from studies import attrs as keys
@@ -168,8 +174,7 @@ def _take_trial(
     with ledger.budget_lock(study.study_name):
         if asked:  # a retry: ask returned, recording its owner failed
             trial = asked[0]
-            record_heartbeat(study, trial)
-            trial.set_user_attr(WORKER_ATTR, this_worker())
+            set_user_attrs(study, trial, {WORKER_ATTR: this_worker()}, heartbeat=True)
             study.sampler = sampler_for_trial(ctx.seed, trial.number)
             return trial, _counts(study, ledger)
         if retry or recovery.due():
@@ -186,8 +191,7 @@ def _take_trial(
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
         asked.append(trial)
-        record_heartbeat(study, trial)
-        trial.set_user_attr(WORKER_ATTR, this_worker())
+        set_user_attrs(study, trial, {WORKER_ATTR: this_worker()}, heartbeat=True)
     study.sampler = sampler_for_trial(ctx.seed, trial.number)  # read at suggest time
     return trial, counts
 

@@ -4,9 +4,10 @@ The context of target row ``i`` is rows ``[i - max_context, i)`` (fewer at the s
 series), passed to the model exactly as upstream's ``KronosPredictor.predict`` would receive
 it: z-scored over those rows, clipped, tokenised. Stage-1 results are cached per
 ``(data fingerprint, i, max_context, clip)`` and per ``(data fingerprint, i, max_context,
-tokens)``: clips that tokenise the context alike share the transformer pass. Stage 2 is not
-cached: it computes the s2 logits of a window's distinct s1 draws in one call and decodes its
-distinct (s1, s2) pairs in one call, shapes that depend on that window's draws only. The
+tokens)``: clips that tokenise the context alike share the transformer pass. Stage 1 also
+holds the window's s2 logits after every s1 token (its s2 table, one call of a fixed shape), so
+a warm trial only draws, reads rows of the table and decodes its distinct (s1, s2) pairs in one
+call, a shape that depends on that window's draws only. The
 cache is bounded (:class:`objectives.cache.BoundedCache`; a pass held under both keys is
 charged once) and belongs to the backend, i.e. to one checkpoint. Its second level, on disk
 (:mod:`objectives.disk_cache`), keys a window's :class:`Stage1` by the frame rows and time
@@ -20,6 +21,7 @@ Under ``--task trading`` the frame is the trading code's wrapper's (a missing ``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -44,6 +46,7 @@ from objectives.kronos.stages import (
     denormalise,
     features,
     normalise,
+    s2_table,
     sample_window_draws,
     stage1_tokens,
     time_features,
@@ -160,6 +163,7 @@ class KronosEvaluator(BoundEvaluator[KronosSettings]):
                 )
                 self.backend.passes += len(steps)
             stage1 = Stage1(*part, mean, std, context, steps)
+            stage1 = dataclasses.replace(stage1, table=s2_table(self.backend.predictor, stage1))
             shared = self.stage1_cache.put(shared_key, stage1)
         return shared
 

@@ -30,7 +30,7 @@ from models.kronos import Kronos, KronosTokenizer
 from models.kronos.layers import KV
 from objectives.kronos.sampling import draw, filtered_probs
 from objectives.kronos.space import KronosSettings
-from objectives.kronos.stages import Stage1, StepContext
+from objectives.kronos.stages import Stage1, StepContext, table_of
 
 BATCH = 16  # paths per transformer call (a function of the window's draws only)
 
@@ -48,13 +48,16 @@ def _extend(
     chunk: list[tuple[Path, int]],
     settings: KronosSettings,
     generator: torch.Generator,
+    table: torch.Tensor | None = None,
 ) -> list[tuple[Path, int]]:
     """The next (s1, s2) of every path of ``chunk`` (s1 logits ``(B, V1)``, hidden ``(B, C)``,
     s2-layer keys/values of each), each distinct extension once with its count.
 
     Draws every path's s1 tokens (``count`` each, in chunk order), scores the s2 logits of all
     the chunk's distinct (path, s1) in one call (padded to the widest path; each candidate is
-    scored alone), then draws the s2 tokens path by path, s1 by s1."""
+    scored alone), or, for the first step (one path, the window's own position), reads them from
+    the window's :func:`~objectives.kronos.stages.s2_table` ``table``; then draws the s2 tokens
+    path by path, s1 by s1."""
     T, k, p = settings.temperature, settings.top_k, settings.top_p
     probs1 = filtered_probs(logits1, T, k, p)  # (B, V1)
     drawn = [
@@ -63,8 +66,12 @@ def _extend(
     ]
     widest = max(len(values) for values, _ in drawn)
     padded = torch.stack([torch.cat([v, v[:1].expand(widest - len(v))]) for v, _ in drawn])
-    logits2 = predictor.s2_logits(last_hidden, dep_kv, padded.to(last_hidden.device))
-    logits2 = logits2.float().cpu()  # (B, widest, V2)
+    if table is not None:
+        assert len(chunk) == 1, "the s2 table is the first step's, one path"
+        logits2 = table[padded]  # (1, widest, V2)
+    else:
+        logits2 = predictor.s2_logits(last_hidden, dep_kv, padded.to(last_hidden.device))
+        logits2 = logits2.float().cpu()  # (B, widest, V2)
     probs2 = filtered_probs(logits2.flatten(0, 1), T, k, p).view(logits2.shape)
     out = []
     for b, ((path, _), (values, counts)) in enumerate(zip(chunk, drawn, strict=True)):
@@ -114,13 +121,16 @@ def _grow(
     horizon: int,
     max_context: int,
     run_chunk: RunChunk,
+    table: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The paths grown step by step, ``run_chunk`` giving each chunk's next-token inputs."""
+    """The paths grown step by step, ``run_chunk`` giving each chunk's next-token inputs; the
+    first step's s2 logits are rows of the window's ``table`` (computed if not given)."""
     assert window.context is not None, "stage 1 of a path keeps the context's tokens"
     device = window.last_hidden.device
     first = [((), settings.sample_count)]
+    table = table_of(predictor, window) if table is None else table
     paths = _extend(predictor, window.s1_logits[None], window.last_hidden, window.dep_kv,
-                    first, settings, generator)  # fmt: skip
+                    first, settings, generator, table)  # fmt: skip
     rows_run = 0
     for step, start in step_starts(window.context[0].shape[1], max_context, horizon).items():
         grown: list[tuple[Path, int]] = []
@@ -159,9 +169,11 @@ def sample_paths(
     generator: torch.Generator,
     future_stamp: torch.Tensor,
     max_context: int,
+    table: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Distinct decoded paths ``(P, H, 6)`` float64 (z-scored), their counts ``(P,)`` and the
-    path rows run against the cached context windows; ``future_stamp`` is ``(1, H, 5)``."""
+    path rows run against the cached context windows; ``future_stamp`` is ``(1, H, 5)``;
+    ``table``: the window's s2 table, if cached."""
     future_stamp = future_stamp.to(window.last_hidden.device)
 
     def run_chunk(step: int, start: int, new1: torch.Tensor, new2: torch.Tensor):
@@ -174,7 +186,7 @@ def sample_paths(
 
     horizon = future_stamp.shape[1]
     return _grow(predictor, tokenizer, window, settings, generator, horizon, max_context,
-                 run_chunk)  # fmt: skip
+                 run_chunk, table)  # fmt: skip
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ import torch
 
 from models.kronos import Kronos, KronosTokenizer
 from models.kronos.layers import KV
+from models.threads import one_thread
 from objectives.kronos.sampling import draw, filtered_probs
 from objectives.kronos.space import KronosSettings
 
@@ -95,6 +96,9 @@ class Stage1:
     context: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     #: ... and the context part of every later step's window, by its first context token
     steps: dict[int, StepContext] = field(default_factory=dict)
+    #: the s2 logits after every s1 token ``(V1, V2)`` (:func:`s2_table`); ``None``: computed
+    #: when sampled (an entry of the disk cache written before the table was kept)
+    table: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -133,15 +137,32 @@ def stage1_tokens(
     return out
 
 
+@torch.no_grad()
+def s2_table(predictor: Kronos, window: Stage1) -> torch.Tensor:
+    """The s2 logits after every s1 token of the window's next position, ``(V1, V2)`` float32
+    on the CPU: one call of a fixed shape (all ``2**s1_bits`` candidates, on one thread), so a
+    row does not depend on which tokens a trial drew and the table can be cached per window."""
+    v1 = predictor.embedding.emb_s1.num_embeddings
+    every = torch.arange(v1, device=window.last_hidden.device)[None]  # (1, V1)
+    with one_thread():
+        return predictor.s2_logits(window.last_hidden, window.dep_kv, every)[0].float().cpu()
+
+
+def table_of(predictor: Kronos, window: Stage1) -> torch.Tensor:
+    """The window's s2 table: the one stage 1 kept, else computed now (the same bits)."""
+    return s2_table(predictor, window) if window.table is None else window.table
+
+
 def sample_window(
     predictor: Kronos,
     tokenizer: KronosTokenizer,
     window: Stage1,
     settings: KronosSettings,
     generator: torch.Generator,
+    table: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Stage 2 for one window: its mean decoded bar (6,), z-scored, as upstream averages it."""
-    bars, counts = sample_window_draws(predictor, tokenizer, window, settings, generator)
+    bars, counts = sample_window_draws(predictor, tokenizer, window, settings, generator, table)
     return (counts[:, None] * bars).sum(0) / counts.sum()
 
 
@@ -152,25 +173,25 @@ def sample_window_draws(
     window: Stage1,
     settings: KronosSettings,
     generator: torch.Generator,
+    table: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stage 2 for one window: the distinct decoded bars ``(P, 6)`` float64, z-scored, and how
     many of the ``sample_count`` draws gave each ``(P,)``.
 
     Draws ``sample_count`` s1 tokens, then for each distinct s1 (ascending) as many s2 tokens as
-    that s1 was drawn, all from ``generator``. The s2 logits of the distinct s1 tokens are
-    computed in one call and the distinct (s1, s2) pairs decoded in one call: the shapes depend
-    only on this window's draws, so the result is the same whatever else is being scored.
+    that s1 was drawn, all from ``generator``. The s2 logits are rows of the window's
+    :func:`s2_table` (``table``, else the window's own, else computed here) and the distinct
+    (s1, s2) pairs
+    are decoded in one call whose shape depends only on this window's draws, so the result is
+    the same whatever else is being scored.
     """
     T, k, p = settings.temperature, settings.top_k, settings.top_p
     n = settings.sample_count
     device = window.last_hidden.device
     s1 = draw(filtered_probs(window.s1_logits[None], T, k, p)[0], n, generator)  # (n,)
     s1_values, s1_counts = torch.unique(s1, return_counts=True)  # sorted, (m,) each
-    logits2 = (
-        predictor.s2_logits(window.last_hidden, window.dep_kv, s1_values[None].to(device))[0]
-        .float()
-        .cpu()
-    )  # (m, V2)
+    table = table_of(predictor, window) if table is None else table
+    logits2 = table[s1_values]  # (m, V2)
     probs2 = filtered_probs(logits2, T, k, p)
     pairs: list[tuple[int, int, int]] = []
     for row, (v1, count) in enumerate(zip(s1_values.tolist(), s1_counts.tolist(), strict=True)):

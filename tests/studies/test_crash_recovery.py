@@ -77,8 +77,9 @@ def running_trial_of(url: str, pid: int):
         t
         for t in trials
         if str(t.user_attrs.get("worker", "")).split(":")[1:2] == [str(pid)]
-        and "config" in t.user_attrs
-    ]  # a trial of that worker that has all its parameters and is evaluating them
+        and set(t.params) == {"drift", "noise"}
+    ]  # a trial of that worker that has all its parameters and is evaluating them (its attrs,
+    # the config among them, are written in one transaction when the scoring ends)
     return mine[0] if mine else None
 
 
