@@ -15,13 +15,15 @@ from models.threads import intra_op_threads
 from tests.conftest import REPO, cli_command, cli_env, run_cli
 
 DATA = REPO / "trainingdata"
+VAL = 8  # validation targets per trial
 
 
 @pytest.mark.parametrize("model", ["toto", "kronos"])
 def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_thread(
     model: str, checkpoints: dict[str, Path], workdir: Path
 ) -> None:
-    common = ["--model", model, "--checkpoint", checkpoints[model], "--data-dir", DATA]
+    common = ["--model", model, "--checkpoint", checkpoints[model], "--data-dir", DATA,
+              "--val-window", VAL, "--test-window", 4]  # short windows: the property is per target
     # The study runs with two threads and the re-scoring process with one: on a 2-core AMD
     # EPYC, MKL's small products differed in the last bits between the two until Kronos's
     # stage 2 ran on one thread (models/threads.py).
@@ -34,7 +36,7 @@ def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_threa
     assert status == 0
     horizon = 7 if model == "kronos" else 1  # the trading task's path
     study = optuna.load_study(
-        study_name=f"{model}:MSFT:v20-t20-h{horizon}:trading", storage="sqlite:///studies.db"
+        study_name=f"{model}:MSFT:v{VAL}-t4-h{horizon}:trading", storage="sqlite:///studies.db"
     )
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 4
@@ -52,11 +54,11 @@ def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_threa
         rows = json.loads(result.stdout)
         forecasts = [r["forecast"] for r in rows if r["column"] == "close" and r["step"] == 1]
         assert forecasts == trial.user_attrs["val_forecasts"]
-        assert len(forecasts) == 20
+        assert len(forecasts) == VAL
         # every column and step of the path, as the trial recorded them
         paths = trial.user_attrs["val_paths"]
         by_key = {(r["target_timestamp"], r["column"], r["step"]): r["forecast"] for r in rows}
-        assert len(by_key) == 20 * 4 * horizon
+        assert len(by_key) == VAL * 4 * horizon
         assert sorted(by_key.values()) == sorted(
             float(x) for origin in paths["points"] for column in origin for x in column
         )
