@@ -22,7 +22,6 @@ from objectives.significance import diebold_mariano, per_target_loss
 from storage.names import named_config
 from storage.record import (
     Forecasts,
-    JSONObject,
     JSONValue,
     Losses,
     Metadata,
@@ -35,6 +34,7 @@ from studies.confirm import Candidate, confirmation_seeds
 from studies.context import StudyContext
 from studies.protocol_record import record_windows
 from studies.selection import BEST, select
+from studies.window_scores import step_scores, window_scores
 
 #: the record's schema: 2 adds metadata.task, the metric maps, per-column and per-step scores
 SCHEMA_VERSION = 2
@@ -104,7 +104,7 @@ def build_record(
         metrics=confirmed_metrics,
         naive_metrics=dict(val_metrics.naive_values),
         per_column=per_column,
-        per_step=_steps(val_metrics) if ctx.spec.horizon > 1 else None,
+        per_step=step_scores(val_metrics) if ctx.spec.horizon > 1 else None,
         vs_naive=val_paired["naive"],
         vs_default=val_paired["default"],
     )
@@ -113,22 +113,9 @@ def build_record(
         model=ctx.model,
         config=named_config(ctx.model, best.settings.to_config()),
         validation=validation,
-        test=Scores(
-            price_mae=test.price_mae,
-            return_mae=test.return_mae,
-            pct_return_mae=test.return_mae,
-            latency_s=measured.test_latency.latency_s,
-            naive_price_mae=test.naive_price_mae,
-            naive_return_mae=test.naive_return_mae,
-            skill=test.skill,
-            beats_naive=test.beats_naive(ctx.metric),
-            metrics=dict(test.values),
-            naive_metrics=dict(test.naive_values),
-            per_column={c: dict(v) for c, v in test.per_column.items()},
-            per_step=_steps(test) if ctx.spec.horizon > 1 else None,
-            vs_naive=test_paired["naive"],
-            vs_default=test_paired["default"],
-        ),
+        test=window_scores(test, ctx.metric, ctx.spec.horizon,
+                           measured.test_latency.latency_s, test_paired["naive"],
+                           test_paired["default"]),  # fmt: skip
         windows=record_windows(ctx),
         metadata=Metadata(
             source="optimise (optuna)",
@@ -191,8 +178,6 @@ def _joined(validation: Iterable[float], test: Iterable[float]) -> tuple[float, 
     return (*map(float, validation), *map(float, test))
 
 
-def _steps(metrics: Metrics) -> tuple[JSONObject, ...]:
-    return tuple({m: float(v) for m, v in step.items()} for step in metrics.per_step)
 
 
 def _selection(

@@ -24,6 +24,7 @@ from objectives.significance import ALPHA, diebold_mariano
 from storage.names import named_config
 from storage.record import JSONObject, Paired, Record, Scores
 from studies.context import StudyContext
+from studies.window_scores import window_scores
 
 BEST = "best"
 DEFAULT_IF_INSIGNIFICANT = "default-if-insignificant"
@@ -138,23 +139,4 @@ def launch_line(record: Record) -> str | None:
 
 def _scores(ctx: StudyContext, metrics: Metrics, latency_s: float, vs_naive: Paired) -> Scores:
     """A window's scores of the default (``vs_default`` absent: it is the default)."""
-    return Scores(
-        price_mae=metrics.price_mae,
-        return_mae=metrics.return_mae,
-        pct_return_mae=metrics.return_mae,
-        latency_s=latency_s,
-        naive_price_mae=metrics.naive_price_mae,
-        naive_return_mae=metrics.naive_return_mae,
-        skill=metrics.skill,
-        beats_naive=metrics.beats_naive(ctx.metric),
-        metrics=dict(metrics.values),
-        naive_metrics=dict(metrics.naive_values),
-        per_column={c: dict(v) for c, v in metrics.per_column.items()},
-        per_step=(
-            tuple({m: float(v) for m, v in step.items()} for step in metrics.per_step)
-            if ctx.spec.horizon > 1
-            else None
-        ),
-        vs_naive=vs_naive,
-        vs_default=None,
-    )
+    return window_scores(metrics, ctx.metric, ctx.spec.horizon, latency_s, vs_naive, None)
