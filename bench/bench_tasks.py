@@ -119,6 +119,13 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
     return out
 
 
+def _windows(row: dict[str, object]) -> str:
+    """`` (v5/t5, 8 trials)`` for rows made with other windows than the default 20/20."""
+    if row.get("val_window", 20) == 20 and row.get("test_window", 20) == 20:
+        return ""
+    return f" (v{row['val_window']}/t{row['test_window']}, {row['n_trials']} trials)"
+
+
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| preset | model | symbol | tuned for | winner config | confirmed own objective "
@@ -131,7 +138,8 @@ def table(rows: list[dict[str, object]]) -> str:
             for k, v in r["config"].items()  # type: ignore[union-attr]
         )
         lines.append(
-            f"| {r['preset']} | {r['model']} | {r['symbol']} | {r['tuned_for']} | {config} "
+            f"| {r['preset']}{_windows(r)} | {r['model']} | {r['symbol']} | {r['tuned_for']} "
+            f"| {config} "
             f"| {r['objective']} {r['confirmed']:.6g} "
             f"| {r['scored_under']} {r['other_objective']} {r['value_under_other']:.6g} "
             f"| {r['other_winner_first_pass']:.6g} "
