@@ -486,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
         "meaningless; its code paths and costs are real (tests, quick start, benchmarks).",
         epilog=EXAMPLES["init"],
     )  # fmt: skip
-    init.add_argument("--arch", required=True, choices=["kronos", "toto"], help="architecture")
+    init.add_argument(
+        "--arch", required=True, choices=["chronos2", "kronos", "toto"], help="architecture"
+    )
     init.add_argument(
         "--preset", default="tiny",
         help="tiny (seconds on a CPU) or base (the published base shapes)",
