@@ -68,7 +68,8 @@ examples:
     "init": """\
 examples:
   optimise checkpoint init --arch toto --preset tiny checkpoints/toto-tiny
-  optimise checkpoint init --arch kronos --preset base --seed 1 checkpoints/kronos-base""",
+  optimise checkpoint init --arch kronos --preset base --seed 1 checkpoints/kronos-base
+  optimise checkpoint init --arch chronos2 --preset tiny checkpoints/chronos2-tiny""",
 }
 
 
