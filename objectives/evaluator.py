@@ -43,7 +43,11 @@ from objectives.tasks import LEVELS, Task
 if TYPE_CHECKING:
     import optuna
 
-BACKEND_MODULES = {"toto": "objectives.toto", "kronos": "objectives.kronos"}
+BACKEND_MODULES = {
+    "toto": "objectives.toto",
+    "kronos": "objectives.kronos",
+    "chronos2": "objectives.chronos2",
+}
 
 S = TypeVar("S", bound=Settings)
 S_co = TypeVar("S_co", bound=Settings, covariant=True)
@@ -180,9 +184,10 @@ def load_backend(
     device: str = "cpu",
     disk_cache: DiskCache | None = None,
 ) -> Backend:
-    """Load the backend ``name`` (``toto`` or ``kronos``); ``None`` takes the published default.
-    ``disk_cache``: the stage-1 cache's second level, shared with other processes (none by
-    default; the command line opens the user's, :func:`objectives.disk_cache.open_cache`)."""
+    """Load the backend ``name`` (a key of :data:`BACKEND_MODULES`); ``None`` takes the
+    published default. ``disk_cache``: the stage-1 cache's second level, shared with other
+    processes (none by default; the command line opens the user's,
+    :func:`objectives.disk_cache.open_cache`)."""
     extra = {} if disk_cache is None else {"disk_cache": disk_cache}
     return _module(name).load(checkpoint=checkpoint, tokenizer=tokenizer, device=device, **extra)
 

@@ -147,6 +147,12 @@ class Task:
             out["amount_fill"] = spec.kronos_amount
             out["lookback"] = "max_context rows before the origin"
             out["future_timestamps"] = "last timestamp + median step (the wrapper's rule)"
+        elif model == "chronos2":
+            out["series"] = "price levels (float32), as the trading code's wrapper feeds them"
+            out["context"] = (
+                "rows [target - context_length, target), each column alone or the columns as "
+                "one multivariate series (use_multivariate)"
+            )
         return out
 
 

@@ -68,7 +68,8 @@ examples:
     "init": """\
 examples:
   optimise checkpoint init --arch toto --preset tiny checkpoints/toto-tiny
-  optimise checkpoint init --arch kronos --preset base --seed 1 checkpoints/kronos-base""",
+  optimise checkpoint init --arch kronos --preset base --seed 1 checkpoints/kronos-base
+  optimise checkpoint init --arch chronos2 --preset tiny checkpoints/chronos2-tiny""",
 }
 
 
@@ -486,7 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
         "meaningless; its code paths and costs are real (tests, quick start, benchmarks).",
         epilog=EXAMPLES["init"],
     )  # fmt: skip
-    init.add_argument("--arch", required=True, choices=["kronos", "toto"], help="architecture")
+    init.add_argument(
+        "--arch", required=True, choices=["chronos2", "kronos", "toto"], help="architecture"
+    )
     init.add_argument(
         "--preset", default="tiny",
         help="tiny (seconds on a CPU) or base (the published base shapes)",

@@ -38,6 +38,9 @@ def config_name(model: str, settings: Mapping[str, JSONValue]) -> str:
             f"kronos_opt_temp{s['temperature']:.3f}_p{s['top_p']:.2f}_s{int(s['sample_count'])}"
             f"_k{int(s['top_k'])}_clip{s['clip']:.2f}_ctx{int(s['max_context'])}"
         )
+    if model == "chronos2" and _is_number(settings.get("context_length")):
+        mode = "multi" if settings.get("use_multivariate") else "uni"
+        return f"chronos2_opt_ctx{settings['context_length']}_{settings.get('aggregation')}_{mode}"
     return f"{model}_opt" + "".join(f"_{k}{_text(v)}" for k, v in settings.items())
 
 

@@ -183,12 +183,15 @@ def _joined(validation: Iterable[float], test: Iterable[float]) -> tuple[float, 
 def _selection(
     ctx: StudyContext, best: Candidate, confirmed: list[Candidate], draws: int
 ) -> Selection:
+    method = (
+        f"the {len(confirmed)} best distinct configurations of the search (one seed set, "
+        f"common to every trial) re-scored on {draws} fresh seed sets; the lowest "
+        f"mean {ctx.metric} wins; the first pass is not part of the mean"
+    )
+    if getattr(ctx.backend, "deterministic", False):
+        method += " (a deterministic model: every seed set scores the same, so one draw)"
     return Selection(
-        method=(
-            f"the {len(confirmed)} best distinct configurations of the search (one seed set, "
-            f"common to every trial) re-scored on {draws} fresh seed sets; the lowest "
-            f"mean {ctx.metric} wins; the first pass is not part of the mean"
-        ),
+        method=method,
         first_pass_price_mae=best.first_pass["price_mae"],
         confirmed_price_mae=best.mean("price_mae"),
         confirmed_price_mae_se=best.standard_error("price_mae"),
