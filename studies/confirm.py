@@ -38,12 +38,16 @@ class Candidate:
     first_pass: dict[str, float]  # each metric the trial recorded, on the search's seed set
     #: one per confirmation seed: each metric, and ``<column>/<metric>`` per column
     draws: list[dict[str, float]] = field(default_factory=list)
+    #: a deterministic model (Chronos-2): every seed set scores the same, one draw, no spread
+    deterministic: bool = False
 
     def mean(self, metric: str) -> float:
         return float(np.mean([d[metric] for d in self.draws]))
 
     def standard_error(self, metric: str) -> float:
         values = [d[metric] for d in self.draws]
+        if self.deterministic:
+            return 0.0  # exactly: no seed moves a deterministic forecast (never NaN in JSON)
         if len(values) < 2:
             return math.nan
         return float(np.std(values, ddof=1) / math.sqrt(len(values)))
@@ -92,7 +96,8 @@ def confirm(ctx: StudyContext, trials: list[FrozenTrial], draws: int) -> list[Ca
             for seed in seeds
         ]
         draws_of = [_flat(s.metrics) for s in scored]
-        out.append(Candidate(trial.number, settings, first, draws_of))
+        deterministic = bool(getattr(ctx.backend, "deterministic", False))
+        out.append(Candidate(trial.number, settings, first, draws_of, deterministic))
     return out
 
 

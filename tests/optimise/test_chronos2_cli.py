@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[2] / "trainingdata"
@@ -36,3 +38,8 @@ def test_init_launch_and_the_record_in_the_trading_codes_keys(workdir, capsys):
     assert "deterministic model" in selection["method"] and len(selection["seeds"]) == 1
     first = selection["first_pass_return_mae"]
     assert selection["confirmed_return_mae"] == first  # the one draw is the first pass
+    # strict JSON (no NaN): a deterministic model's confirmation spread is exactly 0
+    text = (workdir / "store/chronos2/AAPL.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the record"))
+    assert selection["confirmed_return_mae_se"] == 0.0
+    assert all(c["confirmed_return_mae_se"] == 0.0 for c in selection["candidates"])
