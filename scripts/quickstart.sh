@@ -14,15 +14,19 @@ export HF_HUB_OFFLINE=1
 optimise=.venv/bin/optimise
 $optimise checkpoint init --arch toto --preset tiny --force checkpoints/toto-tiny
 $optimise checkpoint init --arch kronos --preset tiny --force checkpoints/kronos-tiny
+$optimise checkpoint init --arch chronos2 --preset tiny --force checkpoints/chronos2-tiny
 $optimise launch --model toto --checkpoint checkpoints/toto-tiny \
     --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress
 # --horizon 1: the trading task's 7-step Kronos path re-runs the transformer per step and per
 # distinct sampled path (as upstream does), minutes per trial on a CPU; drop it on a GPU
 $optimise launch --model kronos --checkpoint checkpoints/kronos-tiny \
     --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress --horizon 1
+# Chronos-2 is deterministic: one forward pass per (window, context, inputs), cached
+$optimise launch --model chronos2 --checkpoint checkpoints/chronos2-tiny \
+    --symbols AAPL MSFT --n-trials "${N_TRIALS:-40}" --no-progress
 $optimise status
 
 echo
-echo "winners exported to $(pwd)/store: toto/, kronos/, and best/<SYMBOL>.json (the better model)"
+echo "winners exported to $(pwd)/store: toto/, kronos/, chronos2/, and best/<SYMBOL>.json (the best of the three models)"
 echo "best for AAPL: $(python3 -c 'import json;r=json.load(open("store/best/AAPL.json"));print(r["model"], r["config"])')"
 echo "open the dashboard:  .venv/bin/optimise dashboard   then http://127.0.0.1:8080"
