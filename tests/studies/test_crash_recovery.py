@@ -123,7 +123,10 @@ def _four_workers_one_killed(url: str, workdir: Path, data: Path, n_trials: int)
     env = cli_env(FAKE_TRIAL_SLEEP="0.3")
     first = Child(cli_command(*args), env=env)
     wait_for(lambda: complete_count(url) >= 1, first)  # study created; now the others join
-    workers = [first] + [Child(cli_command(*args), env=env) for _ in range(3)]
+    # the victim's trials outlast the kill (a loaded CPU may see its trial only as it ends)
+    slow = cli_env(FAKE_TRIAL_SLEEP="120")
+    workers = [first, Child(cli_command(*args), env=env), Child(cli_command(*args), env=slow),
+               Child(cli_command(*args), env=env)]  # fmt: skip
     victim = workers[2]
     killed = wait_for(lambda: running_trial_of(url, victim.pid), victim)
     victim.process.send_signal(signal.SIGKILL)
