@@ -40,8 +40,9 @@ QUANTILE_GRID = (0.10, 0.90, 0.05)
 #: the quantile levels the trading code asks for (its ``DEFAULT_QUANTILE_LEVELS``)
 TRADING_LEVELS = (0.1, 0.5, 0.9)
 
-TRADING_BEST: Config = {"context_length": 512, "aggregation": "median", "use_multivariate": False}
-#: ``resolve_chronos2_params``' defaults (context 512, median of [0.1, 0.5, 0.9], univariate)
+TRADING_BEST: Config = {"context_length": 512, "aggregation": "median", "use_multivariate": True}
+#: ``resolve_chronos2_params``' defaults (context 512, median of [0.1, 0.5, 0.9]); its wrapper
+#: gives ``predict_df`` every OHLC column as a target of one series: a joint forecast
 TRADING_DEFAULTS: Config = TRADING_BEST
 
 
@@ -96,7 +97,7 @@ class Chronos2Settings:
         aggregation, level = text, 0.5
         if text.startswith("quantile_"):
             aggregation, level = "quantile", _level(text.removeprefix("quantile_"), exact=True)
-        multivariate = config.get("use_multivariate", False)
+        multivariate = config.get("use_multivariate", True)  # the trading code forecasts jointly
         if multivariate not in (True, False, 0, 1):
             raise DataError(
                 f"Chronos-2 use_multivariate must be true or false, got {multivariate!r}"
@@ -119,7 +120,9 @@ class Chronos2Settings:
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> Chronos2Settings:
-        aggregation = str(param("Chronos-2", params, "aggregation"))
+        # the search suggests only ``context_length`` (:meth:`Chronos2Space.suggest`): the rest
+        # is what the trading code runs unless the params say otherwise
+        aggregation = str(params.get("aggregation", "median"))
         level = 0.5
         if aggregation == "quantile":
             level = _level(param("Chronos-2", params, "quantile_level"), exact=False)
@@ -129,7 +132,7 @@ class Chronos2Settings:
             ),
             aggregation=aggregation,
             quantile_level=level,
-            use_multivariate=bool(param("Chronos-2", params, "use_multivariate")),
+            use_multivariate=bool(params.get("use_multivariate", True)),
         )
 
     def to_config(self) -> Config:
@@ -147,13 +150,12 @@ class Chronos2Settings:
             raise DataError(
                 f"Chronos-2 context_length {self.context_length} is not one of {CONTEXT_LENGTHS}"
             )
-        params: Params = {
-            "context_length": self.context_length,
-            "use_multivariate": self.use_multivariate,
-            "aggregation": self.aggregation,
-        }
-        if self.aggregation == "quantile":
-            params["quantile_level"] = self.quantile_level
+        if self.aggregation != "median" or not self.use_multivariate:
+            raise DataError(
+                "the Chronos-2 search runs the median of the joint (multivariate) forecast only, "
+                "as the trading code does; score other settings with optimise forecast --param"
+            )
+        params: Params = {"context_length": self.context_length}
         return params
 
 
@@ -165,15 +167,15 @@ class Chronos2Space(ModelSpace[Chronos2Settings]):
     trading_defaults = TRADING_DEFAULTS
 
     def suggest(self, trial: optuna.Trial) -> Chronos2Settings:
-        params: Params = {
-            "context_length": trial.suggest_categorical("context_length", list(CONTEXT_LENGTHS)),
-            "use_multivariate": trial.suggest_categorical("use_multivariate", [False, True]),
-            "aggregation": trial.suggest_categorical("aggregation", list(AGGREGATIONS)),
-        }
-        if params["aggregation"] == "quantile":
-            low, high, step = QUANTILE_GRID
-            params["quantile_level"] = trial.suggest_float("quantile_level", low, high, step=step)
-        return Chronos2Settings.from_params(params)
+        """Only what the trading code runs: it reads ``context_length`` from a record and always
+        forecasts the four columns jointly (``predict_df`` with every target) and trades the 0.5
+        quantile (``backtest_test3_inline.py`` at c059b75e), so the search never proposes
+        another point or input mode: a winner it would run differently (other settings can
+        still be scored with ``optimise forecast --param``)."""
+        context = trial.suggest_categorical("context_length", list(CONTEXT_LENGTHS))
+        return Chronos2Settings.from_params(
+            {"context_length": context, "use_multivariate": True, "aggregation": "median"}
+        )
 
     def describe(self) -> dict[str, object]:
         low, high, step = QUANTILE_GRID
@@ -181,10 +183,12 @@ class Chronos2Space(ModelSpace[Chronos2Settings]):
             "model": "chronos2",
             "params": {
                 "context_length": {"type": "categorical", "choices": list(CONTEXT_LENGTHS)},
-                "use_multivariate": {"type": "categorical", "choices": [False, True]},
-                "aggregation": {"type": "categorical", "choices": list(AGGREGATIONS)},
-                "quantile_level": {"type": "float", "low": low, "high": high, "step": step,
-                                   "when": "aggregation=quantile"},
+                "use_multivariate": {"type": "fixed", "value": True,
+                                     "why": "the trading code forecasts the columns jointly"},
+                "aggregation": {"type": "fixed", "value": "median",
+                                "why": "the trading code trades the 0.5 quantile"},
+                "scorable": {"aggregation": list(AGGREGATIONS), "quantile_level": [low, high, step],
+                             "with": "optimise forecast --param"},
             },  # fmt: skip
             "config": "context_length, quantile_levels, aggregation "
             "(median, mean over levels, quantile_<level>), use_multivariate",

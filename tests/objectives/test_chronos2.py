@@ -44,8 +44,10 @@ def pipeline_quantiles(backend, context: torch.Tensor, levels: list[float]) -> n
 def test_univariate_points_equal_the_pipelines_quantiles(backend, bars, ctx):
     ev = backend.evaluator(bars, TRADING)
     prices = torch.as_tensor(bars.prices, dtype=torch.float32)
-    forecast = ev.forecast(TARGETS, {"context_length": ctx, "aggregation": "median"}, seed=0)
-    shifted = ev.forecast(TARGETS, {"context_length": ctx, "aggregation": "quantile_0.30"}, 0)
+    forecast = ev.forecast(TARGETS, {"context_length": ctx, "aggregation": "median",
+                                     "use_multivariate": False}, seed=0)
+    shifted = ev.forecast(TARGETS, {"context_length": ctx, "aggregation": "quantile_0.30",
+                                    "use_multivariate": False}, 0)
     for w, i in enumerate(TARGETS):
         for c, column in enumerate(TRADING.columns):
             col = ("open", "high", "low", "close").index(column)
@@ -98,11 +100,13 @@ def test_config_round_trip_and_params():
         "context_length": 512, "quantile_levels": [0.1, 0.35, 0.5, 0.9],
         "aggregation": "quantile_0.35", "use_multivariate": True,
     }  # fmt: skip
-    assert Chronos2Settings.from_params(s.to_params()) == s
     assert Chronos2Settings.from_config(s.to_config()) == s
-    assert chronos2.SPACE.known_good() == [
-        {"context_length": 512, "use_multivariate": False, "aggregation": "median"}
-    ]
+    with pytest.raises(DataError, match="median of the joint"):
+        s.to_params()  # not a setting the search (or the trading code) runs
+    run = Chronos2Settings.from_config({"context_length": 512})
+    assert (run.aggregation, run.use_multivariate) == ("median", True)
+    assert Chronos2Settings.from_params(run.to_params()) == run
+    assert chronos2.SPACE.known_good() == [{"context_length": 512}]
 
 
 @pytest.mark.parametrize(
@@ -132,3 +136,23 @@ def test_a_folder_without_safetensors_or_a_chronos_config_is_refused(tmp_path):
         chronos2.load(str(tmp_path))
     with pytest.raises(CheckpointError, match="unknown chronos2 preset"):
         random_pipeline("huge", 0)
+
+
+def test_the_search_proposes_only_what_the_trading_code_runs():
+    """Its ``resolve_chronos2_params`` reads ``context_length`` (and batch size), then forecasts
+    the columns jointly and trades the 0.5 quantile: any other point or input mode in a record
+    would be a setting it runs differently."""
+    import optuna
+
+    from objectives.chronos2.space import CONTEXT_LENGTHS, Chronos2Space
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(60):
+        trial = study.ask()
+        config = Chronos2Space().suggest(trial).to_config()
+        assert config["aggregation"] == "median" and config["use_multivariate"] is True
+        assert 0.5 in config["quantile_levels"]
+        seen.add(config["context_length"])
+        study.tell(trial, 0.0)
+    assert seen == set(CONTEXT_LENGTHS)
