@@ -60,6 +60,19 @@ def rescore(backend, data: Path, symbol: str, record: Record, task_name: str, se
     return scored.metrics.value(ctx.metric)
 
 
+def _finalisation(args: argparse.Namespace) -> list[object]:
+    """The launch's finalisation options: reduced confirmation for slow rows (base 7-step Kronos
+    on a CPU), the defaults otherwise."""
+    extra: list[object] = []
+    if args.confirm_candidates is not None:
+        extra += ["--confirm-candidates", args.confirm_candidates]
+    if args.confirm_draws is not None:
+        extra += ["--confirm-draws", args.confirm_draws]
+    if args.no_default_comparison:
+        extra.append("--no-default-comparison")
+    return extra
+
+
 def _key(row: dict[str, object]) -> tuple[object, ...]:
     return row["preset"], row["model"], row["symbol"], row["tuned_for"]
 
@@ -92,7 +105,7 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
                         "--task", task, "--storage", f"sqlite:///{work}/{preset}.db",
                         "--store", store, "--seed", args.seed, "--device", args.device,
                         "--val-window", args.val_window, "--test-window", args.test_window,
-                        threads=args.threads)  # fmt: skip
+                        *_finalisation(args), threads=args.threads)  # fmt: skip
                     path = store / model / f"{symbol}.json"
                     records[task] = Record.from_json(path.read_bytes(), str(path))
                 for task, other in (("levels", "trading"), ("trading", "levels")):
@@ -112,6 +125,9 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
                         "n_trials": args.n_trials, "val_window": args.val_window,
                         "test_window": args.test_window, "study_s": round(seconds[task], 1),
                         "threads": args.threads,
+                        "confirm_candidates": args.confirm_candidates,
+                        "confirm_draws": args.confirm_draws,
+                        "default_comparison": not args.no_default_comparison,
                     }  # fmt: skip
                     out = [r for r in out if _key(r) != _key(row)] + [row]
                     print(json.dumps(row), flush=True)
@@ -123,7 +139,10 @@ def _windows(row: dict[str, object]) -> str:
     """`` (v5/t5, 8 trials)`` for rows made with other windows than the default 20/20."""
     if row.get("val_window", 20) == 20 and row.get("test_window", 20) == 20:
         return ""
-    return f" (v{row['val_window']}/t{row['test_window']}, {row['n_trials']} trials)"
+    confirm = ""
+    if row.get("confirm_candidates") or row.get("confirm_draws"):
+        confirm = f", confirm {row['confirm_candidates']}x{row['confirm_draws']}"
+    return f" (v{row['val_window']}/t{row['test_window']}, {row['n_trials']} trials{confirm})"
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -161,6 +180,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-window", type=int, default=20, help="validation bars per study")
     parser.add_argument("--test-window", type=int, default=20, help="test bars per study")
+    parser.add_argument("--confirm-candidates", type=int, help="launch's; default its own")
+    parser.add_argument("--confirm-draws", type=int, help="launch's; default its own")
+    parser.add_argument("--no-default-comparison", action="store_true", help="launch's")
     parser.add_argument("--out", default="docs/bench-tasks.json")
     parser.add_argument("--table", help="print the docs table of a results file")
     args = parser.parse_args()
