@@ -7,6 +7,10 @@ main thread has met the outage (its first failed call), so the outage is seen by
 after the moment, whatever the machine's load. The worker finishes: exit code 0, the round
 measured once and published once, one warning line for the outage and one when it ends. Before
 finalisation shared the worker's retry policy, each of these ended with exit code 3.
+
+On SQLite: the ledger calls a finaliser retries are idempotent. (A permanent error during
+finalisation still fails at once, and an outage past the wait still ends with exit code 3:
+``test_outages.py``.)
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from typing import Any
 import optuna
 import psycopg
 import pytest
+from sqlalchemy import create_engine
 
 import optimise.commands
 import studies.finalise
 import studies.publish
 from storage.database import Database
-from storage.ledger import Ledger, finalisation
+from storage.ledger import Claim, Ledger, Publication, finalisation
 from storage.outage import OUTAGE
 from tests.conftest import PG_ADMIN, SAMPLE_DATA, _postgres_available, run_cli
 from tests.studies.test_budget import assert_quiet_outages
@@ -204,3 +209,29 @@ def test_a_finalising_worker_rides_out_a_dropped_database(
 def scores_of(db: Database) -> list[dict[str, Any]]:
     study = optuna.load_study(study_name=NAME, storage=db.optuna)
     return list(study.user_attrs["test_scores"])
+
+
+def test_the_ledger_calls_a_finaliser_retries_are_idempotent(tmp_path: Path) -> None:
+    """Each call repeated after its first attempt committed (its acknowledgement lost in the
+    outage) answers as the first attempt did: the claim is still won, the round still taken
+    over and completed; nothing is taken from another owner."""
+    ledger = Ledger(create_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    key, round_key = "fake:AAPL#uid#fingerprint", "round"
+    for _ in range(2):
+        assert ledger.claim(key, round_key, 0, "a", 60.0) == Claim("won")
+    assert ledger.claim(key, round_key, 0, "b", 60.0) == Claim("busy", owner="a")
+    for _ in range(2):
+        assert ledger.take_over(key, round_key, "a", "b", 60.0)
+    assert not ledger.take_over(key, round_key, "a", "c", 60.0)
+    assert not ledger.renew(key, round_key, "a", 60.0)
+    for _ in range(2):
+        assert ledger.renew(key, round_key, "b", 60.0)
+    assert not ledger.complete(key, round_key, "a", "{}")  # taken over: not a's to complete
+    for _ in range(2):
+        assert ledger.complete(key, round_key, "b", '{"r": 1}')
+    assert not ledger.complete(key, round_key, "a", "{}")
+    assert ledger.claim(key, round_key, 0, "b", 60.0) == Claim("done", '{"r": 1}')
+    for _ in range(2):
+        assert ledger.publish(key, round_key, 3, 0) is None
+    assert ledger.published(key) == Publication(round_key, 3, 0)
+
