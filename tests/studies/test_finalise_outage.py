@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,13 @@ class Outage:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (self.database,),
             )
+            for _ in range(200):  # gone, not only signalled: the worker's next call fails
+                left = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.database,)
+                ).fetchone()
+                if left is not None and left[0] == 0:
+                    break
+                time.sleep(0.05)
 
     def end(self) -> None:
         if not self._on:
@@ -234,4 +242,3 @@ def test_the_ledger_calls_a_finaliser_retries_are_idempotent(tmp_path: Path) -> 
     for _ in range(2):
         assert ledger.publish(key, round_key, 3, 0) is None
     assert ledger.published(key) == Publication(round_key, 3, 0)
-
