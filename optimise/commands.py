@@ -32,6 +32,7 @@ from studies.exceptions import StudyError
 from studies.finalise import Finalised, FinaliseSettings, finalise
 from studies.open import open_study, seed_warning, storage_arg
 from studies.refresh import Refresh, latest_periods, resolve_period, split_name
+from studies.resilient import Retry
 from studies.worker import RunOutcome, WorkerSettings, run_study
 
 if TYPE_CHECKING:
@@ -72,7 +73,10 @@ def _check_finalise_flags(args: argparse.Namespace) -> None:
         )
 
 
-def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSettings:
+def _finalise_settings(
+    args: argparse.Namespace, lease_s: float, retry: Retry | None = None
+) -> FinaliseSettings:
+    """``retry``: how finalisation waits out a database outage (a launch: its workers' policy)."""
     publish = Publish(
         promote=getattr(args, "promote", False),
         replace_foreign=getattr(args, "replace_foreign", False),
@@ -80,7 +84,7 @@ def _finalise_settings(args: argparse.Namespace, lease_s: float) -> FinaliseSett
     return FinaliseSettings(
         candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s,
         publish=publish, compare_default=not getattr(args, "no_default_comparison", False),
-        select=getattr(args, "select", "best"),
+        select=getattr(args, "select", "best"), retry=retry or Retry(),
     )  # fmt: skip
 
 
@@ -162,14 +166,14 @@ def _launch_steps(args: argparse.Namespace, db: Database | None, settings: Worke
 
     def finalise_one(study: optuna.Study, ctx: StudyContext, wait: bool) -> Finalised:
         assert db is not None
-        chosen = _finalise_settings(args, float(args.grace))
+        chosen = _finalise_settings(args, float(args.grace), settings.retry)  # the same policy
         if not wait:  # another worker's finalisation: raise at once (the sweep comes back)
             chosen = dataclasses.replace(chosen, wait_s=0.0)
         done = finalise(study, ctx, db.ledger, Path(args.store), db.label, chosen)
         _report(done)
         return done
 
-    return Steps(open_one, run_one, finalise_one)
+    return Steps(open_one, run_one, finalise_one, settings.retry)
 
 
 def _dashboard_hint(given: str | None, label: str) -> str:
@@ -244,9 +248,11 @@ def export(args: argparse.Namespace) -> int:
             db.optuna, ctx, create=False, storage_label=db.label,
             seed_given=getattr(args, "seed_given", False),
         )  # fmt: skip
+        retry = Retry(database_file=db.sqlite_file)
         done = finalise(
-            study, ctx, db.ledger, Path(args.store), db.label, _finalise_settings(args, 60.0)
-        )
+            study, ctx, db.ledger, Path(args.store), db.label,
+            _finalise_settings(args, 60.0, retry),
+        )  # fmt: skip
         _report(done)
         rows.append(winners.row(ctx.name, "-", done))
         records.append(done.record)

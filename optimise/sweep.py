@@ -23,7 +23,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,6 +42,7 @@ from storage.ledger import Ledger, finalisation, trial_counts
 from storage.optuna_internals import study_id
 from studies.context import StudyContext
 from studies.finalise import Finalised, study_key
+from studies.resilient import Retry
 from studies.worker import RunOutcome
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Steps:
     open: Callable[[StudyContext], optuna.Study]
     run: Callable[[optuna.Study, StudyContext], RunOutcome]
     finalise: Callable[[optuna.Study, StudyContext, bool], Finalised]
+    #: how the sweep's own reads (who holds what) wait out a database outage
+    retry: Retry = field(default_factory=Retry)
 
 
 @dataclass(frozen=True)
@@ -181,19 +184,19 @@ def _one(item: _Item, steps: Steps, ledger: Ledger, n_trials: int, later: bool) 
     if item.study is None:
         item.study = steps.open(ctx)
     study = item.study
-    if later and _trials_taken_elsewhere(study, ledger, n_trials):
+    if later and steps.retry(lambda: _trials_taken_elsewhere(study, ledger, n_trials)):
         return None
     outcome = steps.run(study, ctx)
     trials = item.trials = f"{outcome.finished}/{outcome.target}"
     if not outcome.reached:
         return Outcome(ctx.symbol, ctx.name, trials)
     if later:
-        if _finalising_elsewhere(study, ctx, ledger):
+        if steps.retry(lambda: _finalising_elsewhere(study, ctx, ledger)):
             return None
         try:
             done = steps.finalise(study, ctx, False)
         except OptimiseError:
-            if _finalising_elsewhere(study, ctx, ledger):  # claimed by another meanwhile
+            if steps.retry(lambda: _finalising_elsewhere(study, ctx, ledger)):  # claimed meanwhile
                 return None
             raise
     else:

@@ -136,7 +136,11 @@ class Ledger:
     def claim(
         self, study_key: str, round_key: str, trial_number: int, owner: str, lease_s: float
     ) -> Claim:
-        """Try to take the finalisation round; at most one live holder wins."""
+        """Try to take the finalisation round; at most one live holder wins.
+
+        Idempotent for one ``owner`` (unique per finalisation attempt): a claim repeated after
+        its first attempt committed (a retry whose acknowledgement was lost) finds the round
+        held by ``owner`` and wins again, renewing the lease, instead of waiting for itself."""
         key = self._key(study_key, round_key)
         with contextlib.suppress(IntegrityError), self.engine.begin() as connection:
             if connection.execute(select(finalisation.c.status).where(key)).first() is None:
@@ -156,7 +160,13 @@ class Ledger:
                 update(finalisation)
                 .where(key)
                 .where(finalisation.c.status == "pending")
-                .where(or_(finalisation.c.owner.is_(None), finalisation.c.lease_until < now))
+                .where(
+                    or_(
+                        finalisation.c.owner.is_(None),
+                        finalisation.c.owner == owner,  # ours already: a repeated claim
+                        finalisation.c.lease_until < now,
+                    )
+                )
                 .values(owner=owner, lease_until=now + lease_s)
             ).rowcount
             if won == 1:
@@ -170,15 +180,19 @@ class Ledger:
             return Claim("done", row.result)
         return Claim("busy", owner=row.owner)
 
-    def _update_pending(self, study_key: str, round_key: str, holder: str, **values) -> bool:
-        """A conditional UPDATE of a pending round held by ``holder``; ``True`` if it applied."""
+    def _update_pending(
+        self, study_key: str, round_key: str, holder: str | tuple[str, ...], **values
+    ) -> bool:
+        """A conditional UPDATE of a pending round held by ``holder`` (or by one of several);
+        ``True`` if it applied."""
+        holders = (holder,) if isinstance(holder, str) else holder
         with self.engine.begin() as connection:
             return (
                 connection.execute(
                     update(finalisation)
                     .where(self._key(study_key, round_key))
                     .where(finalisation.c.status == "pending")
-                    .where(finalisation.c.owner == holder)
+                    .where(finalisation.c.owner.in_(holders))
                     .values(**values)
                 ).rowcount
                 == 1
@@ -187,10 +201,11 @@ class Ledger:
     def take_over(
         self, study_key: str, round_key: str, dead_owner: str, owner: str, lease_s: float
     ) -> bool:
-        """Take a pending round from ``dead_owner`` (known dead); ``True`` if it is now ours."""
+        """Take a pending round from ``dead_owner`` (known dead); ``True`` if it is now ours.
+        Idempotent: repeated after its first attempt committed, it finds the round ours."""
         lease = self._now() + lease_s
         return self._update_pending(
-            study_key, round_key, dead_owner, owner=owner, lease_until=lease
+            study_key, round_key, (dead_owner, owner), owner=owner, lease_until=lease
         )
 
     def renew(self, study_key: str, round_key: str, owner: str, lease_s: float) -> bool:
@@ -198,10 +213,26 @@ class Ledger:
         return self._update_pending(study_key, round_key, owner, lease_until=self._now() + lease_s)
 
     def complete(self, study_key: str, round_key: str, owner: str, result: str) -> bool:
-        """Record the result; ``False`` if the lease was lost to another worker meanwhile."""
-        return self._update_pending(
-            study_key, round_key, owner, status="done", result=result, finished_at=self._now()
-        )
+        """Record the result; ``False`` if the lease was lost to another worker meanwhile.
+
+        Idempotent: repeated after its first attempt committed, it finds the round done by
+        ``owner`` (``complete`` keeps the owner, and no one else completes a round ``owner``
+        holds) and returns ``True`` again."""
+        key = self._key(study_key, round_key)
+        with self.engine.begin() as connection:
+            applied = connection.execute(
+                update(finalisation)
+                .where(key)
+                .where(finalisation.c.status == "pending")
+                .where(finalisation.c.owner == owner)
+                .values(status="done", result=result, finished_at=self._now())
+            ).rowcount
+            if applied == 1:
+                return True
+            row = connection.execute(
+                select(finalisation.c.status, finalisation.c.owner).where(key)
+            ).first()
+        return row is not None and row.status == "done" and row.owner == owner
 
     def release(self, study_key: str, round_key: str, owner: str) -> None:
         """Give up a claim after a failure so another worker may take it at once."""

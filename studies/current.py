@@ -53,7 +53,18 @@ def current(
     settings: FinaliseSettings,
 ) -> Finalised | None:
     """What publishing ``study`` would return when its record is current, else ``None``
-    (only for a plain publication: not with ``--promote`` or ``--replace-foreign``)."""
+    (only for a plain publication: not with ``--promote`` or ``--replace-foreign``). Reads
+    only, so it is retried as a whole through a database outage (``settings.retry``)."""
+    return settings.retry(lambda: _current(study, ledger, store, bars, settings))
+
+
+def _current(
+    study: optuna.Study,
+    ledger: Ledger,
+    store: str,
+    bars: Bars,
+    settings: FinaliseSettings,
+) -> Finalised | None:
     attrs = StudyAttrs.of(study)
     uid, windows = attrs.uid, attrs.windows
     if not uid or windows is None:

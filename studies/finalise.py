@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives.evaluator import Scored, evaluate
 from objectives.latency import live_latency
+from storage.faults import is_db_error, root_cause
 from storage.ledger import Ledger, Publication
 from storage.record import Record
 from storage.store import Publish
@@ -62,6 +64,7 @@ from studies.periodic import Periodic
 from studies.picture import forecast_data
 from studies.publish import Finalised as Finalised  # re-exported: callers import it here
 from studies.publish import publish
+from studies.resilient import Retry
 from studies.round_record import Measured, build_record
 from studies.selection import BEST
 
@@ -84,6 +87,9 @@ class FinaliseSettings:
     #: ``--select``: export the winner (``best``) or the default when its edge is not
     #: significant (``default-if-insignificant``, ``studies/selection.py``)
     select: str = BEST
+    #: how every storage call of finalisation waits out a database outage (the worker's
+    #: policy: ``WorkerSettings.retry``); each call it retries is idempotent
+    retry: Retry = field(default_factory=Retry)
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -117,13 +123,17 @@ def finalise(
     from more trials is published, and publishing is a compare-and-set on the ledger
     (:meth:`storage.ledger.Ledger.publish`), so it never writes an older winner over a newer
     one. Either way it publishes what is published now and returns it.
+
+    Every storage call waits out a database outage (``settings.retry``); each is idempotent,
+    and none of the measuring is repeated by a retry (``docs/design-notes.md``, "Retried
+    writes").
     """
     settings = settings or FinaliseSettings()
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    chosen = candidates(study, settings.candidates, complete)
+    retry = settings.retry
+    complete, chosen = retry(lambda: _candidates(study, settings))
     if not chosen:
         raise StudyError(f"study {ctx.name} has no complete trial to export yet")
-    key = study_key(study, ctx)
+    key = retry(lambda: study_key(study, ctx))
     this = _Round(_round_key(chosen, settings), len(complete))
     owner = f"{this_worker()}:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + settings.wait_s
@@ -131,16 +141,21 @@ def finalise(
     scored: Record | None = None  # scored by this call and not yet stored in the ledger
     tested = False  # whether this call scored the test window
     while True:
-        newer = _newer_published(ledger, key, this)
+        newer = retry(lambda: _newer_published(ledger, key, this))
         if newer is not None:
             return publish(
                 study, ctx, ledger, key, newer.round_key, None, store, scored_here=tested,
-                publish=settings.publish, notes=(_superseded(ctx, this, newer),),
+                publish=settings.publish, notes=(_superseded(ctx, this, newer),), retry=retry,
             )  # fmt: skip
-        claim = ledger.claim(key, this.round_key, chosen[0].number, owner, settings.lease_s)
+        claim = retry(
+            lambda: ledger.claim(key, this.round_key, chosen[0].number, owner, settings.lease_s)
+        )
         if claim.state == "busy" and claim.owner and is_dead_local(claim.owner.rsplit(":", 1)[0]):
             logger.warning("finaliser %s of %s died; taking over", claim.owner, ctx.name)
-            if ledger.take_over(key, this.round_key, claim.owner, owner, settings.lease_s):
+            take = partial(
+                ledger.take_over, key, this.round_key, claim.owner, owner, settings.lease_s
+            )
+            if retry(take):
                 claim = type(claim)("won")
         if claim.state == "won":
             if scored is None:
@@ -148,21 +163,22 @@ def finalise(
                     try:
                         scored = _score(
                             study, ctx, chosen, settings, storage_label, this.complete_trials,
-                            before_test=lambda: _still_ours(ctx, ledger, key, this, owner,
-                                                            settings.lease_s),
+                            before_test=lambda: retry(lambda: _still_ours(
+                                ctx, ledger, key, this, owner, settings.lease_s)),
                         )  # fmt: skip
                     except _Superseded as why:
-                        ledger.release(key, this.round_key, owner)  # if it is still ours
+                        retry(lambda: ledger.release(key, this.round_key, owner))  # if ours
                         logger.info("%s", why)
                         continue
                     except BaseException:
-                        ledger.release(key, this.round_key, owner)
+                        _release_after_failure(ledger, key, this.round_key, owner)
                         raise
                 tested = True
-            if ledger.complete(key, this.round_key, owner, json.dumps(scored.to_json())):
+            result = json.dumps(scored.to_json())
+            if retry(partial(ledger.complete, key, this.round_key, owner, result)):
                 return publish(
                     study, ctx, ledger, key, this.round_key, scored, store, scored_here=True,
-                    publish=settings.publish,
+                    publish=settings.publish, retry=retry,
                 )  # fmt: skip
             # the lease was lost meanwhile: see what became of the round (done by the
             # finaliser that took it over, or free again and completed with this record)
@@ -173,7 +189,7 @@ def finalise(
             record = Record.from_json(claim.result, f"the finalisation row of {ctx.name}")
             return publish(
                 study, ctx, ledger, key, this.round_key, record, store, scored_here=tested,
-                publish=settings.publish,
+                publish=settings.publish, retry=retry,
             )  # fmt: skip
         if claim.owner != announced:
             announced = claim.owner
@@ -196,6 +212,27 @@ class _Round:
 
     round_key: str
     complete_trials: int
+
+
+def _candidates(
+    study: optuna.Study, settings: FinaliseSettings
+) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    """The study's complete trials (read once) and the round's candidates among them."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return complete, candidates(study, settings.candidates, complete)
+
+
+def _release_after_failure(ledger: Ledger, key: str, round_key: str, owner: str) -> None:
+    """Give the round back after the measuring failed or was interrupted, so another worker
+    may take it at once: one attempt, not retried. The failure is what the command reports
+    (waiting out an outage first would only delay it, or hide it behind exit code 3), and a
+    lease that is not given back runs out by itself (``lease_s``)."""
+    try:
+        ledger.release(key, round_key, owner)
+    except Exception as exc:  # noqa: BLE001 - the lease runs out; the failure is raised
+        if not is_db_error(exc):
+            raise
+        logger.info("could not give back the finalisation lease of %s: %s", key, root_cause(exc))
 
 
 class _Superseded(Exception):
@@ -252,6 +289,7 @@ def _score(
     once confirmation is done, before anything reads the test window."""
     # a deterministic backend (Chronos-2) gives every seed set the same score: one draw
     draws = 1 if getattr(ctx.backend, "deterministic", False) else settings.draws
+    attrs = settings.retry(lambda: StudyAttrs.of(study))  # read before anything is measured
     confirmed = confirm(ctx, chosen, draws)
     before_test()
     best = winner(confirmed, ctx.metric)
@@ -284,7 +322,6 @@ def _score(
         validation_latency=val_latency,
         test_latency=test_latency,
     )
-    attrs = StudyAttrs.of(study)
     return build_record(
         ctx,
         measured,

@@ -13,6 +13,7 @@ from objectives.units import UNITS
 from storage.record import Record
 from studies import attrs as keys
 from studies.attrs import selection_of
+from studies.resilient import Retry
 
 #: how optuna-dashboard finds a trial's artifacts in the study's system attrs (its documented
 #: layout for artifacts of finished trials, which Optuna's upload_artifact cannot touch)
@@ -24,8 +25,12 @@ def artifact_folder(store: Path) -> Path:
     return Path(store).resolve() / ".artifacts"
 
 
-def attach(study: optuna.Study, record: Record, picture: Path, store: Path) -> None:
-    """Attach the picture to the winning trial in optuna-dashboard (once per trial)."""
+def attach(
+    study: optuna.Study, record: Record, picture: Path, store: Path, retry: Retry | None = None
+) -> None:
+    """Attach the picture to the winning trial in optuna-dashboard (once per trial).
+    ``retry``: how its storage calls wait out a database outage (each is retried alone, so a
+    retry never writes a second artifact file)."""
     from optuna.artifacts import FileSystemArtifactStore
 
     from storage.optuna_internals import (
@@ -34,9 +39,10 @@ def attach(study: optuna.Study, record: Record, picture: Path, store: Path) -> N
         trial_id_of_number,
     )
 
-    trial_id = trial_id_of_number(study, record.metadata.trial_number)
+    retry = retry or Retry()
+    trial_id = retry(lambda: trial_id_of_number(study, record.metadata.trial_number))
     prefix = TRIAL_ARTIFACT_PREFIX.format(trial_id=trial_id)
-    attrs = study_system_attrs(study)
+    attrs = retry(lambda: study_system_attrs(study))
     if any(k.startswith(prefix) and picture.name in str(v) for k, v in attrs.items()):
         return
     folder = artifact_folder(store)
@@ -46,8 +52,8 @@ def attach(study: optuna.Study, record: Record, picture: Path, store: Path) -> N
         FileSystemArtifactStore(str(folder)).write(artifact_id, handle)
     meta = {"artifact_id": artifact_id, "filename": picture.name, "mimetype": "image/png",
             "encoding": None}  # fmt: skip
-    set_study_system_attr(study, prefix + artifact_id, json.dumps(meta))
-    keys.set_if_changed(study, keys.ARTIFACT_STORE, str(folder))
+    retry(lambda: set_study_system_attr(study, prefix + artifact_id, json.dumps(meta)))  # upsert
+    retry(lambda: keys.set_if_changed(study, keys.ARTIFACT_STORE, str(folder)))
 
 
 def write_note(study: optuna.Study, record: Record, path: Path) -> None:

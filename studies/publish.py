@@ -5,12 +5,17 @@ Monotone: the compare-and-set of the published round (:meth:`storage.ledger.Ledg
 runs under the store's symbol lock before any file is written, so the store files follow it;
 the study attrs and pictures are written after it and checked against it afterwards, and a
 round overtaken meanwhile is followed by publishing the newer one.
+
+Every storage call here waits out a database outage (``retry``, the worker's policy:
+:class:`studies.resilient.Retry`), one call or one idempotent group of calls at a time, so a
+retry never writes a store file twice or loses the lines that say what a file replaced.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -25,6 +30,7 @@ from studies.headline import headline
 from studies.note import attach, write_note
 from studies.picture import render
 from studies.recount import as_published
+from studies.resilient import Retry
 
 
 @dataclass(frozen=True)
@@ -57,15 +63,20 @@ def publish(
     scored_here: bool,
     publish: Publish | None = None,
     notes: tuple[str, ...] = (),
+    retry: Retry | None = None,
 ) -> Finalised:
     """Publish a finished round (``record``; ``None``: read it from the ledger), or the newer
     round that is published instead: the result is always the study's newest published round.
+    ``retry``: how storage calls wait out a database outage (default: 60 s).
     """
+    retry = retry or Retry()
     said = list(notes)
     for _ in range(100):  # each pass moves to a newer round, or returns
         if record is None:
-            record = _round_record(ledger, key, round_key, ctx)
-        done, newer = _publish_round(study, ctx, ledger, key, round_key, record, store, publish)
+            record = retry(partial(_round_record, ledger, key, round_key, ctx))
+        done, newer = _publish_round(
+            study, ctx, ledger, key, round_key, record, store, publish, retry
+        )
         if done is not None:
             return dataclasses.replace(done, scored_here=scored_here, notes=(*said, *done.notes))
         assert newer is not None
@@ -96,6 +107,7 @@ def _publish_round(
     record: Record,
     store: Path,
     publish: Publish | None,
+    retry: Retry,
 ) -> tuple[Finalised | None, Publication | None]:
     """Everything derived from a finished round, idempotent: attrs, store, note.
 
@@ -106,35 +118,34 @@ def _publish_round(
     """
     refused: list[Publication] = []
 
-    def guard() -> str | None:
-        newer = ledger.publish(key, round_key, trials_of(record), record.metadata.trial_number)
+    def guard() -> str | None:  # under the store's symbol lock; the compare-and-set is idempotent
+        newer = retry(
+            lambda: ledger.publish(key, round_key, trials_of(record), record.metadata.trial_number)
+        )
         if newer is None:
             return None
         refused.append(newer)
         return "a newer round is published"
 
-    published = as_published(study, record)  # the study's trial count now (the files only)
+    # the study's trial count now (the files only)
+    published = retry(lambda: as_published(study, record))
     written = write_record(store, published, publish, guard)
     if not written.published:
         return None, refused[0]
-    _mirror_test_scores(study, ledger, key)
-    assert written.study_path is not None
-    keys.set_if_changed(study, keys.EXPORT_PATH, str(written.study_path.resolve()))
-    keys.set_if_changed(study, keys.STORE, str(Path(store).resolve()))  # status's live record
-    for attr, value in headline(record).items():  # the dashboard's first attrs
-        keys.set_if_changed(study, attr, value)
-    keys.set_if_changed(study, keys.CONFIRMATION, keys.selection_of(record).to_json())
-    keys.set_if_changed(study, keys.WINNER, keys.winner_summary(record))
+    retry(lambda: _mirror_test_scores(study, ledger, key))
+    study_path = written.study_path
+    assert study_path is not None
+    retry(lambda: _set_attrs(study, record, study_path, store))
     png = render(record)
     picture = write_picture(
         store, ctx.model, ctx.symbol, png, study_name=record.metadata.study_name
     )
     if written.live:
         write_picture(store, ctx.model, ctx.symbol, png)
-    attach(study, record, picture, Path(store))
-    shown = written.path if written.live else written.study_path
-    write_note(study, record, shown)
-    latest = ledger.published(key)
+    attach(study, record, picture, Path(store), retry)
+    shown = written.path if written.live else study_path
+    retry(lambda: write_note(study, record, shown))  # the same note again; its version moves on
+    latest = retry(lambda: ledger.published(key))
     if latest is not None and latest.round_key != round_key:
         return None, latest  # overtaken while writing the attrs: they follow the newer round
     replaced = []
@@ -156,6 +167,17 @@ def _publish_round(
         )
     finalised = Finalised(published, shown, True, replaced, notes=written.notes, live=written.live)
     return finalised, None
+
+
+def _set_attrs(study: optuna.Study, record: Record, study_path: Path, store: Path) -> None:
+    """The study attrs that follow the published round (upserts of values read from
+    ``record``: repeated, they change nothing)."""
+    keys.set_if_changed(study, keys.EXPORT_PATH, str(study_path.resolve()))
+    keys.set_if_changed(study, keys.STORE, str(Path(store).resolve()))  # status's live record
+    for attr, value in headline(record).items():  # the dashboard's first attrs
+        keys.set_if_changed(study, attr, value)
+    keys.set_if_changed(study, keys.CONFIRMATION, keys.selection_of(record).to_json())
+    keys.set_if_changed(study, keys.WINNER, keys.winner_summary(record))
 
 
 def _same_winner(old: Summary, new: Record | None) -> bool:

@@ -21,8 +21,7 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from storage.exceptions import DatabaseUnreachableError
-from storage.faults import DB_ERRORS, is_db_error, is_permanent, root_cause
+from storage.faults import is_db_error, is_permanent, root_cause
 from storage.ledger import Ledger, trial_counts
 from storage.optuna_internals import (
     record_heartbeat,
@@ -31,7 +30,6 @@ from storage.optuna_internals import (
     study_id,
     trial_id,
 )
-from storage.outage import OUTAGE
 from storage.sqlite_file import SqliteFile
 from studies import attrs as keys
 from studies.context import StudyContext
@@ -40,6 +38,7 @@ from studies.objective import objective
 from studies.owners import WORKER_ATTR, this_worker
 from studies.periodic import Periodic
 from studies.recovery import recover_dead_trials, requeue_interrupted
+from studies.resilient import Retry
 from studies.sampler import pruner, sampler_for_trial
 from studies.stop import raise_if_stop_requested
 
@@ -62,6 +61,11 @@ class WorkerSettings:
     progress: bool = True
     #: the SQLite file the study lives in (``Database.sqlite_file``), checked on each take
     database_file: SqliteFile | None = None
+
+    @property
+    def retry(self) -> Retry:
+        """The retry policy of this worker's storage calls (finalisation's too)."""
+        return Retry(self.db_outage_s, self.database_file)
 
 
 @dataclass(frozen=True)
@@ -289,38 +293,15 @@ def _interrupt(study: optuna.Study, trial: optuna.Trial, settings: WorkerSetting
 
 
 def _resilient(call: Callable[[], T], settings: WorkerSettings) -> T:
-    """Run a storage call, retrying transient database errors for up to ``db_outage_s``
-    seconds with back-off: one warning naming the cause when the outage starts, one line when
-    it ends, whichever thread meets it (:data:`storage.outage.OUTAGE`); past the wait,
-    :class:`DatabaseUnreachableError` (exit code 3). Permanent errors (credentials, a missing
-    database, a damaged SQLite file) fail at once. Every call given here must be idempotent
-    (``docs/design-notes.md``, "Retried writes")."""
-    started = time.monotonic()
-    delay = 0.25
-    while True:
-        try:
-            result = call()
-        except DB_ERRORS as exc:
-            _check_file(settings)  # a deleted or replaced file explains the error better
-            if is_permanent(exc):
-                raise StudyError(f"database error: {root_cause(exc)}") from None
-            if time.monotonic() + delay > started + settings.db_outage_s:
-                OUTAGE.given_up()
-                raise DatabaseUnreachableError(
-                    f"lost the database for over {settings.db_outage_s:.0f} s "
-                    f"({root_cause(exc)}); the study is intact: launch again to resume"
-                ) from None
-            OUTAGE.failed(exc, settings.db_outage_s)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-            continue
-        OUTAGE.recovered()
-        return result
+    """Run a storage call under the worker's retry policy (:class:`studies.resilient.Retry`:
+    transient database errors retried for up to ``db_outage_s``, then exit code 3; permanent
+    ones fail at once). Every call given here must be idempotent (``docs/design-notes.md``,
+    "Retried writes")."""
+    return settings.retry(call)
 
 
 def _check_file(settings: WorkerSettings) -> None:
-    if settings.database_file is not None:
-        settings.database_file.check()
+    settings.retry.check_file()
 
 
 def _free_accelerator_memory() -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -21,10 +22,15 @@ from sqlalchemy.exc import OperationalError
 
 from errors import EXIT_UNREACHABLE
 from storage.exceptions import DatabaseUnreachableError
+from storage.ledger import Ledger
 from storage.outage import OUTAGE
+from studies.exceptions import StudyError
+from studies.finalise import FinaliseSettings, finalise
 from studies.periodic import Periodic
+from studies.resilient import Retry
 from studies.worker import WorkerSettings, _resilient
 from tests.conftest import run_cli
+from tests.studies.test_late_finaliser import make_setup
 
 REFUSED = "postgresql+psycopg://postgres@127.0.0.1:9/nothing"  # port 9: connection refused
 
@@ -139,3 +145,39 @@ def test_an_outage_error_no_command_waited_out_is_one_line_and_exit_3(
     assert capsys.readouterr().err == (
         "error: the database was unreachable: ConnectionRefusedError: connection refused\n"
     )
+
+
+def test_finalisation_past_the_outage_wait_exits_3_and_a_permanent_error_at_once(
+    workdir: Path,
+    sample_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """Finalisation retries under the worker's policy (``test_finalise_outage.py``): a
+    permanent error still fails at once, and an outage past the wait is still exit code 3."""
+    setup = make_setup(f"sqlite:///{workdir / 'studies.db'}", workdir, sample_data,
+                       monkeypatch, 3)  # fmt: skip
+    errors = [OperationalError("UPDATE", {}, Exception("password authentication failed"))]
+    calls = []
+
+    def claim(*_args: Any) -> None:
+        calls.append(1)
+        raise errors[0]
+
+    monkeypatch.setattr(Ledger, "claim", claim)
+    settings = FinaliseSettings(draws=2, compare_default=False, retry=Retry(outage_s=0.6))
+    with pytest.raises(StudyError, match="^database error: Exception: password auth"):
+        finalise(setup.study, setup.ctx, setup.ledger, setup.store, setup.url, settings)
+    assert len(calls) == 1  # not retried
+    errors[0] = refused()
+    capsys.readouterr()
+    try:
+        with pytest.raises(DatabaseUnreachableError) as raised:
+            finalise(setup.study, setup.ctx, setup.ledger, setup.store, setup.url, settings)
+    finally:
+        OUTAGE.given_up()
+    assert raised.value.exit_code == 3
+    assert str(raised.value).startswith("lost the database for over 1 s (ConnectionRefused")
+    assert len(calls) > 2  # retried until the wait ran out
+    assert capsys.readouterr().err.count("warning: database unavailable") == 1
+    assert setup.test_scorings == []  # nothing was measured without the claim
