@@ -326,7 +326,8 @@ def pack(value: object, types: Mapping[str, type]) -> tuple[dict[str, torch.Tens
             if dataclasses.is_dataclass(item):
                 fields = {f.name: walk(getattr(item, f.name)) for f in dataclasses.fields(item)}
                 return {"object": names[cls], "fields": fields}
-            return {"object": names[cls], "items": [walk(v) for v in item]}  # a named tuple
+            if isinstance(item, tuple):  # a named tuple
+                return {"object": names[cls], "items": [walk(v) for v in item]}
         if isinstance(item, list):
             return {"list": [walk(v) for v in item]}
         if isinstance(item, tuple):

@@ -26,8 +26,9 @@ import importlib
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -51,6 +52,7 @@ BACKEND_MODULES = {
 
 S = TypeVar("S", bound=Settings)
 S_co = TypeVar("S_co", bound=Settings, covariant=True)
+S_contra = TypeVar("S_contra", bound=Settings, contravariant=True)
 V = TypeVar("V")
 
 
@@ -76,50 +78,57 @@ class SearchSpace(Protocol[S_co]):
         """A JSON-able description of the space, stored in the study's user attrs."""
 
 
-class Evaluator(Protocol):
-    """A backend bound to one symbol's bars, a task and a horizon."""
+class Evaluator(Protocol[S_contra]):
+    """A backend bound to one symbol's bars, a task and a horizon; it takes its model's
+    settings (``S_contra``: an evaluator of Kronos settings is no evaluator of any settings)."""
 
     task: Task
     horizon: int
 
-    def forecast(self, origins: np.ndarray, settings: Settings, seed: int) -> Forecast:
+    def forecast(self, origins: np.ndarray, settings: S_contra, seed: int) -> Forecast:
         """The task's columns along ``horizon``-step paths from each origin, with the draws;
         the path from origin ``o`` reads rows ``< o`` only."""
 
-    def forecast_close(self, targets: np.ndarray, settings: Settings, seed: int) -> np.ndarray:
+    def forecast_close(self, targets: np.ndarray, settings: S_contra, seed: int) -> np.ndarray:
         """One-step close forecasts, shape ``(len(targets),)``; target ``i`` reads rows ``< i``.
 
         ``targets`` may include ``len(bars)``: the next, unseen bar.
         """
 
     def forecast_quantiles(
-        self, targets: np.ndarray, settings: Settings, seed: int, quantiles: list[float]
+        self, targets: np.ndarray, settings: S_contra, seed: int, quantiles: list[float]
     ) -> np.ndarray:
         """Quantiles of each target's sampled close, ``(len(targets), len(quantiles))``."""
 
 
-class Backend(Protocol):
-    """One loaded model (weights shared by every symbol's evaluator)."""
+class Backend(Protocol[S]):
+    """One loaded model (weights shared by every symbol's evaluator), whose space suggests the
+    settings ``S`` its evaluators take. A backend loaded by name is a ``Backend[Any]``: which
+    settings type it has is known at run time only."""
 
     name: ClassVar[str]
     checkpoint_id: str
-    space: SearchSpace[Settings]
 
-    def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> Evaluator: ...
+    @property
+    def space(self) -> SearchSpace[S]:
+        """The model's search space and settings type."""
 
-    def uncached(self) -> Backend:
+    def evaluator(self, bars: Bars, task: Task = LEVELS, horizon: int = 1) -> Evaluator[S]: ...
+
+    def uncached(self) -> Backend[S]:
         """The same weights with no stage-1 cache: what a live forecaster pays per forecast."""
 
 
-class BoundEvaluator(Generic[S]):
+class BoundEvaluator(Generic[S, V]):
     """What both backends' evaluators share: the bars, their fingerprint, the target check and
     the per-window stage-1 cache lookup (each window computed alone on a miss): memory first,
-    then the disk cache ``stage1_disk`` when the backend has one."""
+    then the disk cache ``stage1_disk`` when the backend has one. ``S``: the model's settings;
+    ``V``: one window's stage-1 value."""
 
     def __init__(
         self,
         space: SearchSpace[S],
-        stage1_cache: BoundedCache,
+        stage1_cache: BoundedCache[V],
         bars: Bars,
         task: Task = LEVELS,
         horizon: int = 1,
@@ -170,7 +179,7 @@ class BoundEvaluator(Generic[S]):
                 if disk is None or content is None:
                     value = compute(i)
                 else:
-                    value = disk.get_or_compute(content(i), lambda i=i: compute(i))
+                    value = disk.get_or_compute(content(i), partial(compute, i))
                 value = self.stage1_cache.put(cache_key, value)
             found[i] = value
         return [found[i] for i in targets]
@@ -183,18 +192,20 @@ def load_backend(
     tokenizer: str | None = None,
     device: str = "cpu",
     disk_cache: DiskCache | None = None,
-) -> Backend:
+) -> Backend[Any]:
     """Load the backend ``name`` (a key of :data:`BACKEND_MODULES`); ``None`` takes the
     published default. ``disk_cache``: the stage-1 cache's second level, shared with other
     processes (none by default; the command line opens the user's,
     :func:`objectives.disk_cache.open_cache`)."""
     extra = {} if disk_cache is None else {"disk_cache": disk_cache}
-    return _module(name).load(checkpoint=checkpoint, tokenizer=tokenizer, device=device, **extra)
+    load: Callable[..., Backend[Any]] = _module(name).load  # each backend module's ``load``
+    return load(checkpoint=checkpoint, tokenizer=tokenizer, device=device, **extra)
 
 
 def load_space(name: str) -> SearchSpace[Settings]:
     """The search space (and settings type) of model ``name``, without loading the model."""
-    return _module(name).SPACE
+    space: SearchSpace[Settings] = _module(name).SPACE  # each backend module's ``SPACE``
+    return space
 
 
 def _module(name: str) -> ModuleType:
@@ -230,7 +241,7 @@ class Scored:
 
 
 def evaluate(
-    evaluator: Evaluator, bars: Bars, targets: np.ndarray, settings: Settings, seed: int
+    evaluator: Evaluator[S], bars: Bars, targets: np.ndarray, settings: S, seed: int
 ) -> Scored:
     """Forecast the paths from ``targets`` with ``settings`` under seed set ``seed`` and score
     them with every registered metric under the evaluator's task."""

@@ -18,7 +18,7 @@ import torch
 
 from objectives.bars import Bars
 from objectives.evaluator import Backend
-from objectives.settings import Settings
+from objectives.settings import JSONValue, Settings
 from objectives.tasks import LEVELS, Task
 
 DEFAULT_TIMED = 3
@@ -35,7 +35,7 @@ class Latency:
     threads: int
     method: str = "mean wall time of live forecasts on an empty cache, scaled to the window"
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, JSONValue]:
         return asdict(self)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
@@ -40,14 +41,16 @@ class Outcome:
     def step_returns(self, prices: np.ndarray) -> np.ndarray:
         """``(W, C, H)`` step-wise returns of a path; step 1 is relative to ``last``."""
         base = np.concatenate([self.last[:, :, None], prices[:, :, :-1]], axis=2)
-        return prices / base - 1.0
+        returns: np.ndarray = prices / base - 1.0
+        return returns
 
     def return_errors(self) -> np.ndarray:
         """``|f_h / f_{h-1} - a_h / a_{h-1}|`` with ``f_0 = a_0 = last``."""
         last = self.last[:, :, None]
         f_base = np.concatenate([last, self.points[:, :, :-1]], axis=2)
         a_base = np.concatenate([last, self.actual[:, :, :-1]], axis=2)
-        return np.abs(self.points / f_base - self.actual / a_base)
+        errors: np.ndarray = np.abs(self.points / f_base - self.actual / a_base)
+        return errors
 
     def naive(self) -> Outcome:
         """The naive forecast of the same targets: the last value at every step."""
@@ -64,7 +67,7 @@ class Metric:
 
     name: str
     needs: str  # "points" or "draws"
-    direction: str  # "minimize" or "maximize"
+    direction: Literal["minimize", "maximize"]
     per_target: Callable[[Outcome], np.ndarray]
     description: str
 
@@ -82,13 +85,15 @@ def register(metric: Metric) -> Metric:
 
 
 def _price_errors(o: Outcome) -> np.ndarray:
-    return np.abs(o.points - o.actual)
+    errors: np.ndarray = np.abs(o.points - o.actual)
+    return errors
 
 
 def _direction_hits(o: Outcome) -> np.ndarray:
     predicted = np.sign(o.step_returns(o.points))
     actual = np.sign(o.step_returns(o.actual))
-    return (predicted == actual).astype(np.float64)
+    hits: np.ndarray = (predicted == actual).astype(np.float64)
+    return hits
 
 
 def calibrate(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]:

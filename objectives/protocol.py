@@ -18,10 +18,27 @@ and the paired tests use every target. Pruning reports the running value after e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
 from objectives.exceptions import DataError
+
+
+class BlockDates(TypedDict):
+    """A block's first and last target time."""
+
+    first: str
+    last: str
+
+
+class ProtocolDescription(TypedDict):
+    """:meth:`ValidationProtocol.describe`: the record's description of a protocol."""
+
+    kind: str
+    val_blocks: int
+    val_step: int
+    blocks: list[BlockDates]
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,7 @@ class ValidationProtocol:
             out.extend(block[i : i + size] for i in range(0, len(block), size))
         return out
 
-    def describe(self, block_dates: list[tuple[str, str]]) -> dict[str, object]:
+    def describe(self, block_dates: list[tuple[str, str]]) -> ProtocolDescription:
         """The record's description: kind, sizes, and each block's first and last target."""
         return {
             "kind": self.kind,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, SupportsFloat, SupportsIndex, TypeAlias, TypeVar
 
 from objectives.exceptions import DataError
 
@@ -24,9 +24,13 @@ Value = float | int | str
 Config = dict[str, Value]
 #: Optuna's parameter names and values (``trial.params``, ``study.enqueue_trial``)
 Params = dict[str, Value]
+#: any JSON value: what a description for a study's attrs or the record holds (the shape of
+#: ``storage.record.JSONValue``, which this floor may not import; the two are one type)
+JSONValue: TypeAlias = "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]"
 
 N = TypeVar("N", int, float)
 S = TypeVar("S", bound="Settings")
+S_co = TypeVar("S_co", bound="Settings", covariant=True)
 
 
 class Settings(Protocol):
@@ -39,11 +43,22 @@ class Settings(Protocol):
         """The Optuna params that suggest these settings."""
 
 
+class SettingsType(Protocol[S_co]):
+    """A model's settings dataclass itself: its two constructors from the outside forms."""
+
+    def from_params(self, params: Mapping[str, object]) -> S_co:
+        """From Optuna params."""
+
+    def from_config(self, config: Mapping[str, object]) -> S_co:
+        """From the trading code's keys (checked; one-line errors)."""
+
+
 class ModelSpace(Generic[S]):
     """What every model's search space shares: its settings type makes settings from Optuna
     params and from configs, and the trading code's best setting is enqueued first."""
 
-    settings: ClassVar[type]  # the model's settings dataclass (``from_params``, ``from_config``)
+    #: the model's settings dataclass (a class attribute; ``ClassVar`` cannot hold ``S``)
+    settings: SettingsType[S]
     trading_best: ClassVar[Config]  # the trading code's best setting, as it was written there
     #: what the trading code runs for a symbol without a record (its defaults), as it writes them
     trading_defaults: ClassVar[Config]
@@ -90,10 +105,11 @@ def check_keys(model: str, given: Mapping[str, object], required: tuple[str, ...
 
 def number(model: str, name: str, value: object, kind: type[N]) -> N:
     """``value`` as ``kind`` (an int must be whole); a one-line ``DataError`` otherwise."""
-    if isinstance(value, bool):
+    floatable = (str, bytes, bytearray, memoryview, SupportsFloat, SupportsIndex)  # float() takes
+    if isinstance(value, bool) or not isinstance(value, floatable):
         raise DataError(f"{model} {name} must be a number, got {value!r}")
     try:
-        as_float = float(value)  # type: ignore[arg-type]
+        as_float = float(value)
     except (TypeError, ValueError):
         raise DataError(f"{model} {name} must be a number, got {value!r}") from None
     if not math.isfinite(as_float) or (kind is int and as_float != int(as_float)):

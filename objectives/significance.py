@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 from scipy import stats
@@ -57,6 +58,15 @@ def method(horizon: int) -> str:
     return f"DM-HLN two-sided t(n-1), NW (Bartlett) lags h-1 = {lags}"
 
 
+class PairedDict(TypedDict):
+    """:meth:`PairedTest.as_dict`: the record's keys of a paired test."""
+
+    mae_ratio: float | None
+    dm_stat: float | None
+    p_value: float
+    method: str
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """One paired comparison: the winner (``a``) against a comparator (``b``)."""
@@ -67,7 +77,7 @@ class PairedTest:
     method: str
     n: int  # targets
 
-    def as_dict(self) -> dict[str, float | str | None]:
+    def as_dict(self) -> PairedDict:
         """The record's ``{mae_ratio, dm_stat, p_value, method}``."""
         return {"mae_ratio": self.mae_ratio, "dm_stat": self.dm_stat, "p_value": self.p_value,
                 "method": self.method}  # fmt: skip

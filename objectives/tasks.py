@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from objectives.exceptions import DataError
+from objectives.settings import JSONValue
 
 #: price columns in the order :class:`objectives.bars.Bars` holds them
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -120,10 +121,10 @@ class Task:
             parts.append(f"path-{self.path_score}")
         return "".join(f":{p}" for p in parts)
 
-    def describe(self, model: str, horizon: int) -> dict[str, object]:
+    def describe(self, model: str, horizon: int) -> dict[str, JSONValue]:
         """Every choice the task implies for ``model``, for the study's identity and the record."""
         spec = self.spec
-        out: dict[str, object] = {
+        out: dict[str, JSONValue] = {
             "name": self.name,
             "columns": list(self.columns),
             "horizon": horizon,

@@ -93,14 +93,14 @@ def split(n_rows: int, spec: WindowSpec) -> Windows:
     """Place the test window on the last rows and the validation window just before it (a
     blocked protocol's earlier blocks before that)."""
     if n_rows < spec.rows_needed():
-        blocks = (
+        more_blocks = (
             f" + {spec.val_blocks - 1} x val-step {spec.protocol.stride}"
             if spec.val_blocks > 1
             else ""
         )
         raise DataError(
             f"too few rows: {n_rows} bars, need at least {spec.rows_needed()} "
-            f"(min-context {spec.min_context} + val-window {spec.val_window}{blocks} "
+            f"(min-context {spec.min_context} + val-window {spec.val_window}{more_blocks} "
             f"+ test-window {spec.test_window}"
             + (f" + 2 x (horizon {spec.horizon} - 1)" if spec.horizon > 1 else "")
             + ")"

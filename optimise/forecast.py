@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ def next_timestamp(timestamps: np.ndarray) -> np.datetime64:
 
 def run_forecast(args: argparse.Namespace) -> int:
     task = args.task_spec
+    config: Mapping[str, object]  # the trading code's keys: the record's, or --param's
     if args.from_store:
         record = read_record(Path(args.store), args.model, check_symbol(args.symbol))
         if record is None:

@@ -30,7 +30,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -142,8 +142,8 @@ def rank(
         stand = next((t for t in group if t.number in confirmed), group[0])
         entries.append((stand, len(group) - 1, confirmed.get(stand.number)))
     first_tier = sorted(
-        (e for e in entries if e[2] is not None),
-        key=lambda e: (sign * e[2][0], sign * _value(e[0]), e[0].number),  # type: ignore[index]
+        ((stand, extra, conf) for stand, extra, conf in entries if conf is not None),
+        key=lambda e: (sign * e[2][0], sign * _value(e[0]), e[0].number),
     )
     second_tier = sorted(
         (e for e in entries if e[2] is None), key=lambda e: (sign * _value(e[0]), e[0].number)
@@ -434,7 +434,7 @@ def _stored_config(trial: FrozenTrial) -> dict[str, JSONValue]:
     return stored if stored is not None else dict(trial.params)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

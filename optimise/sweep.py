@@ -289,7 +289,7 @@ def _lines_above(bar: tqdm) -> Iterator[None]:
         return
     above = _AboveBars(sys.stdout)
     try:
-        with contextlib.redirect_stdout(above):  # type: ignore[type-var]
+        with contextlib.redirect_stdout(above):
             yield
     finally:
         above.close_line()

@@ -161,7 +161,8 @@ def main() -> None:
     out["sampling__probs"] = np.stack(probs)
     out["sampling__counts"] = np.stack(counts)
 
-    np.savez_compressed(OUT / "parity.npz", **out)
+    # numpy's stubs match **kwds against allow_pickle: bool as well as the arrays
+    np.savez_compressed(OUT / "parity.npz", **out)  # type: ignore[arg-type]
     print(f"wrote {OUT / 'parity.npz'} and {ckpt}")
 
 

@@ -36,7 +36,8 @@ MAXIMISED = frozenset({"direction_accuracy"})
 
 _OLDEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 #: the models whose ``pct_return_mae`` the trading code's selection writes as flat keys
-#: (``metadata.<model>_pct_return_mae``); every compared model's is in the map
+#: (``metadata.<model>_pct_return_mae``, one keyword each in :func:`choose`); every compared
+#: model's is in the map
 FLAT_MODELS = ("kronos", "toto", "chronos2")
 
 
@@ -220,11 +221,14 @@ def choose(entries: Sequence[Entry], store: str) -> Record | None:
         candidate_pct[entry.model] = record.validation.return_mae if value is None else value
     winning_value = next(score for score, entry, _ in candidates if entry is winner)
     others = [value for model, value in candidate_pct.items() if model != winner.model]
+    current = best.metadata  # a model that was not compared keeps its flat key
     metadata = dataclasses.replace(
         best.metadata,
         selection_metric=selection_metric(objective),
         selection_value=winning_value,
-        **{f"{m}_pct_return_mae": candidate_pct[m] for m in FLAT_MODELS if m in candidate_pct},
+        kronos_pct_return_mae=candidate_pct.get("kronos", current.kronos_pct_return_mae),
+        toto_pct_return_mae=candidate_pct.get("toto", current.toto_pct_return_mae),
+        chronos2_pct_return_mae=candidate_pct.get("chronos2", current.chronos2_pct_return_mae),
         candidate_pct_return_mae=candidate_pct,
         improvement_pct=improvement_pct(candidate_pct[winner.model], others),
         best_selection=selection,

@@ -127,7 +127,8 @@ class Ledger:
         """Seconds since the epoch on the database's clock."""
         if self.engine.dialect.name == "sqlite":
             return (func.julianday("now") - 2440587.5) * 86400.0
-        return func.extract("epoch", func.now())
+        # SQLAlchemy types EXTRACT as an integer; EXTRACT(epoch ...) is fractional seconds
+        return func.extract("epoch", func.now())  # type: ignore[return-value]
 
     @staticmethod
     def _key(study_key: str, round_key: str) -> ColumnElement[bool]:

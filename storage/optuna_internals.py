@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages._rdb import models
 from optuna.study import StudySummary
 from optuna.trial import FrozenTrial, TrialState
@@ -50,10 +51,20 @@ def stored_trial(study: optuna.Study, trial: Trial) -> FrozenTrial:
     return storage_of(study).get_trial(trial_id(trial))
 
 
+def heartbeat_storage(study: optuna.Study) -> BaseHeartbeat:
+    """The study's storage as one that records heartbeats (RDB storages and Optuna's cache
+    around one do; ``BaseHeartbeat`` is not exported); ``AttributeError`` for one that does
+    not, as a call of its missing ``record_heartbeat`` would raise."""
+    storage = storage_of(study)
+    if not isinstance(storage, BaseHeartbeat):
+        raise AttributeError(f"{type(storage).__name__} has no attribute 'record_heartbeat'")
+    return storage
+
+
 def record_heartbeat(study: optuna.Study, trial: Trial) -> None:
     """``_storage.record_heartbeat``: Optuna records heartbeats only inside ``optimize``,
     which cannot keep our cross-worker budget, so the worker records them itself."""
-    storage_of(study).record_heartbeat(trial_id(trial))
+    heartbeat_storage(study).record_heartbeat(trial_id(trial))
 
 
 def set_user_attrs(
@@ -73,7 +84,7 @@ def set_user_attrs(
         for key, value in attrs.items():
             storage.set_trial_user_attr(tid, key, value)
         if heartbeat:
-            storage.record_heartbeat(tid)
+            heartbeat_storage(study).record_heartbeat(tid)
     else:
         _upsert_user_attrs(backend, tid, attrs, heartbeat)
     trial._cached_frozen_trial.user_attrs.update(attrs)

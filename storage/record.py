@@ -22,7 +22,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Self, TypeAlias, TypeVar
+from typing import Any, ClassVar, Self, TypeAlias, TypeVar, cast
 
 from storage.exceptions import StorageError
 
@@ -149,36 +149,46 @@ def _join(where: str, key: object) -> str:
 
 
 def _required(check: _Check[T]) -> T:
-    return field(metadata={"check": check})
+    spec: T = field(metadata={"check": check})  # a Field, typed as the value it stands for
+    return spec
 
 
 def _optional(check: _Check[T]) -> T | None:
-    return field(default=None, metadata={"check": check})
+    spec: T | None = field(default=None, metadata={"check": check})  # as in _required
+    return spec
+
+
+def _dump_part(part: _Part) -> JSONObject:
+    return {
+        f.name: _dump(getattr(part, f.name))
+        for f in fields(part)
+        if not (f.default is None and getattr(part, f.name) is None)
+    }
 
 
 def _dump(value: object) -> JSONValue:
     if isinstance(value, _Part):
-        return {
-            f.name: _dump(getattr(value, f.name))
-            for f in fields(value)  # type: ignore[arg-type]
-            if not (f.default is None and getattr(value, f.name) is None)
-        }
+        return _dump_part(value)
     if isinstance(value, (list, tuple)):
         return [_dump(item) for item in value]
     if isinstance(value, Mapping):
         return {key: _dump(item) for key, item in value.items()}
-    return value  # type: ignore[return-value]
+    return cast(JSONValue, value)  # a field's checked JSON scalar (a str, number, bool or None)
 
 
 class _Part:
     """A JSON object of the record as a frozen dataclass: parsed and dumped field by field."""
+
+    #: every subclass is a dataclass (declared for the type checker, which takes ``_Part`` for
+    #: a plain class; set by ``@dataclass`` on each subclass)
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     @classmethod
     def parse(cls, value: object, where: str) -> Self:
         """The object at key path ``where``; :class:`StorageError` naming the key if it is not."""
         if not isinstance(value, Mapping):
             raise _wrong(value, where, "an object")
-        known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        known = {f.name: f for f in fields(cls)}
         for key in value:
             if key not in known:
                 raise StorageError(f"unknown key {_join(where, key)}")
@@ -192,7 +202,7 @@ class _Part:
 
     def to_json(self) -> JSONObject:
         """The JSON object, keys in field order, optional keys that are ``None`` left out."""
-        return _dump(self)  # type: ignore[return-value]
+        return _dump_part(self)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives.evaluator import confirmation_seed, evaluate
 from objectives.metrics import METRIC_NAMES, METRICS, Metrics
 from objectives.settings import Settings
+from storage.record import JSONObject
 from studies.context import StudyContext
 from studies.objective import stored_key
 
@@ -52,10 +53,10 @@ class Candidate:
             return math.nan
         return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
-    def summary(self, metric: str) -> dict[str, object]:
+    def summary(self, metric: str) -> JSONObject:
         return {
             "trial_number": self.trial_number,
-            "config": self.settings.to_config(),
+            "config": dict(self.settings.to_config()),  # a copy typed as JSON (dict is invariant)
             f"first_pass_{metric}": self.first_pass.get(metric, math.nan),
             f"confirmed_{metric}": self.mean(metric),
             f"confirmed_{metric}_se": self.standard_error(metric),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from storage.record import Block, Windows
 from studies.context import StudyContext
 
@@ -27,10 +29,10 @@ def record_windows(ctx: StudyContext) -> Windows:
         test_window=spec.test_window,
         forecast_horizon=spec.horizon,
         kind=str(described["kind"]),
-        val_blocks=int(described["val_blocks"]),  # type: ignore[call-overload]
-        val_step=int(described["val_step"]),  # type: ignore[call-overload]
-        blocks=tuple(Block(**b) for b in described["blocks"]),  # type: ignore[attr-defined]
+        val_blocks=int(described["val_blocks"]),
+        val_step=int(described["val_step"]),
+        blocks=tuple(Block(**b) for b in described["blocks"]),
     )
 
-def _iso(stamp: object) -> str:
-    return str(stamp.astype("datetime64[s]")) + "Z"  # type: ignore[attr-defined]
+def _iso(stamp: np.datetime64) -> str:
+    return str(stamp.astype("datetime64[s]")) + "Z"

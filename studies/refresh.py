@@ -137,8 +137,9 @@ def resolve_period(
     latest = chain[-1]
     ctx.period = latest.tag  # unless this is a refresh, open_study refuses it as before
     rows = latest.attrs.get(DATA_ROWS_ATTR)
-    known = isinstance(rows, int) and not isinstance(rows, bool)  # absent: made before refresh
-    if not refresh or not known or not _same_rest(latest.attrs, ctx):
+    if isinstance(rows, bool) or not isinstance(rows, int):  # absent: made before refresh
+        return None
+    if not refresh or not _same_rest(latest.attrs, ctx):
         return None
     stored = latest.attrs.get("data_fingerprint")
     if rows >= len(ctx.bars) or ctx.bars.fingerprint(rows) != stored:

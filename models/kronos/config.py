@@ -8,8 +8,8 @@ name the missing ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import MISSING, Field, asdict, dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
 from models.checkpoint import check_bounds
 from models.exceptions import CheckpointError
@@ -35,11 +35,14 @@ BOUNDS = {
 
 
 class _Config:
+    #: every subclass is a dataclass (declared for the type checker; ``@dataclass`` sets it)
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
     @classmethod
     def from_dict(cls: type[C], raw: Mapping[str, Any], source: str = "config.json") -> C:
         """Build from a ``config.json`` mapping; unknown keys are ignored, missing ones named."""
-        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-        required = [f.name for f in fields(cls) if f.default is MISSING]  # type: ignore[arg-type]
+        names = [f.name for f in fields(cls)]
+        required = [f.name for f in fields(cls) if f.default is MISSING]
         missing = [n for n in required if n not in raw]
         if missing:
             raise CheckpointError(
@@ -52,7 +55,7 @@ class _Config:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(self)
 
     def _check(self, source: str) -> None:
         pass

@@ -50,6 +50,8 @@ class FeedForward(nn.Module):
 class Rotary(nn.Module):
     """Rotary position embedding; ``inv_freq`` is a persistent buffer in the published files."""
 
+    inv_freq: torch.Tensor  # a buffer (``nn.Module.__getattr__`` types it Tensor | Module)
+
     def __init__(self, head_dim: int) -> None:
         super().__init__()
         inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))

@@ -9,6 +9,8 @@ decoded from cached keys and values of the positions before it (:meth:`decode_ne
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,6 +36,8 @@ class _Quantizer(nn.Module):
 
 
 class KronosTokenizer(nn.Module):
+    _bit_values: torch.Tensor  # a buffer (``nn.Module.__getattr__`` types it Tensor | Module)
+
     def __init__(self, config: TokenizerConfig) -> None:
         super().__init__()
         self.config = config
@@ -91,7 +95,7 @@ class KronosTokenizer(nn.Module):
         cache = []
         for block in self.decoder:
             if z.shape[1] == 0:
-                attn = block.self_attn
+                attn = cast(Block, block).self_attn  # nn.ModuleList's items are typed Module
                 empty = z.new_zeros(z.shape[0], attn.n_heads, 0, attn.head_dim)
                 cache.append(KV(empty, empty))
                 continue

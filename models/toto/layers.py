@@ -35,6 +35,10 @@ class RotaryXPos(nn.Module):
     while the angles are interleaved, and we keep that layout.
     """
 
+    # buffers (``nn.Module.__getattr__`` types them Tensor | Module)
+    inv_freq: torch.Tensor
+    xpos_base: torch.Tensor
+
     def __init__(self, head_dim: int) -> None:
         super().__init__()
         half = torch.arange(0, head_dim, 2).float()

@@ -42,7 +42,8 @@ def level_weights(levels: list[float]) -> np.ndarray:
     ``_get_prob_mass_per_quantile_level``: ``(q[k+1] - q[k-1]) / 2`` with ``q[0] = 0``,
     ``q[K+1] = 1``, in units of 1/2000 (exact for levels on a 0.001 grid)."""
     bounds = np.concatenate([[0.0], np.asarray(levels, np.float64), [1.0]])
-    return np.maximum(1.0, np.round(1000 * (bounds[2:] - bounds[:-2])))
+    weights: np.ndarray = np.maximum(1.0, np.round(1000 * (bounds[2:] - bounds[:-2])))
+    return weights
 
 
 class Chronos2Backend:
@@ -92,10 +93,11 @@ class Chronos2Backend:
         self.passes += 1
         with torch.inference_mode():
             out = self.pipeline.predict([context], prediction_length=horizon, batch_size=1)
-        return out[0].to(torch.float64).transpose(-1, -2).cpu()  # (C, Q, H) -> (C, H, Q)
+        first: torch.Tensor = out[0]  # the package is untyped; a list of tensors
+        return first.to(torch.float64).transpose(-1, -2).cpu()  # (C, Q, H) -> (C, H, Q)
 
 
-class Chronos2Evaluator(BoundEvaluator[Chronos2Settings]):
+class Chronos2Evaluator(BoundEvaluator[Chronos2Settings, torch.Tensor]):
     """Chronos-2 bound to one symbol's bars, a task and a horizon."""
 
     def __init__(
@@ -112,7 +114,10 @@ class Chronos2Evaluator(BoundEvaluator[Chronos2Settings]):
     ) -> torch.Tensor:
         """Stage 1: ``(W, C, H, Q)`` float64 quantiles of each column's path."""
         ctx, h = settings.context_length, self.horizon
-        window = lambda i, idx: self.prices[max(0, i - ctx) : i, idx]  # noqa: E731
+
+        def window(i: int, idx: int | list[int]) -> torch.Tensor:
+            return self.prices[max(0, i - ctx) : i, idx]
+
         if settings.use_multivariate and len(columns) > 1:
             idx = [PRICE_COLUMNS.index(c) for c in columns]
             rows_of = self.stage1(
@@ -124,11 +129,14 @@ class Chronos2Evaluator(BoundEvaluator[Chronos2Settings]):
         per_column = []
         for column in columns:
             c = PRICE_COLUMNS.index(column)
-            values = self.stage1(
-                rows, ("univariate", column, ctx, h),
-                lambda i, c=c: self.backend.predict(window(i, c).contiguous(), h),
-                lambda i, c=c: ("chronos2.forward", h, window(i, c)),
-            )  # fmt: skip
+
+            def compute(i: int, c: int = c) -> torch.Tensor:
+                return self.backend.predict(window(i, c).contiguous(), h)
+
+            def content(i: int, c: int = c) -> tuple[object, ...]:
+                return ("chronos2.forward", h, window(i, c))
+
+            values = self.stage1(rows, ("univariate", column, ctx, h), compute, content)
             per_column.append(torch.stack(values).reshape(len(rows), h, -1))
         return torch.stack(per_column, dim=1)
 

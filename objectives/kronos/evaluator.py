@@ -94,7 +94,7 @@ class KronosBackend:
         return KronosBackend(self.loaded, self.device, cache_bytes=0)
 
 
-class KronosEvaluator(BoundEvaluator[KronosSettings]):
+class KronosEvaluator(BoundEvaluator[KronosSettings, Stage1]):
     """Kronos bound to one symbol's bars, a task and a horizon."""
 
     def __init__(

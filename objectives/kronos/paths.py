@@ -21,7 +21,7 @@ to float rounding of the split attention.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ def _extend(
     logits1: torch.Tensor,
     last_hidden: torch.Tensor,
     dep_kv: KV,
-    chunk: list[tuple[Path, int]],
+    chunk: Sequence[tuple[Path, int]],
     settings: KronosSettings,
     generator: torch.Generator,
     table: torch.Tensor | None = None,
@@ -73,7 +73,7 @@ def _extend(
         logits2 = predictor.s2_logits(last_hidden, dep_kv, padded.to(last_hidden.device))
         logits2 = logits2.float().cpu()  # (B, widest, V2)
     probs2 = filtered_probs(logits2.flatten(0, 1), T, k, p).view(logits2.shape)
-    out = []
+    out: list[tuple[Path, int]] = []
     for b, ((path, _), (values, counts)) in enumerate(zip(chunk, drawn, strict=True)):
         for m, (v1, c1) in enumerate(zip(values.tolist(), counts.tolist(), strict=True)):
             v2s, c2s = torch.unique(draw(probs2[b, m], c1, generator), return_counts=True)

@@ -41,7 +41,7 @@ CLIP_STEP = 0.05
 UPSTREAM_MAX_CONTEXT = 512  # contexts above 512 are truncated upstream
 
 #: the trading code's best known setting, as it was written there
-TRADING_BEST = {
+TRADING_BEST: Config = {
     "temperature": 0.152,
     "top_p": 0.83,
     "top_k": 20,
@@ -52,7 +52,7 @@ TRADING_BEST = {
 
 #: what the trading code runs without a record (``resolve_kronos_params``' defaults, each
 #: overridden by a record's key; ../shared/CONSUMER.md): the comparator of ``vs_default``
-TRADING_DEFAULTS = {
+TRADING_DEFAULTS: Config = {
     "temperature": 0.152,
     "top_p": 0.83,
     "top_k": 20,

@@ -37,6 +37,7 @@ at once and returns ``(W,)`` float64.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +100,7 @@ def format_spec(family: str, args: tuple[float, ...] = ()) -> str:
     return "_".join([family, *(format_number(a) for a in args)])
 
 
-def parse(spec: str | None) -> Aggregate:
+def parse(spec: object) -> Aggregate:
     """Read a spec as the trading code does; ``DataError`` (a ``ValueError``) for any spec it
     refuses, and for numbers that are not finite."""
     if spec is not None and not isinstance(spec, str):
@@ -250,7 +251,8 @@ def _mean_quantile_mix(x: torch.Tensor, q: float, w: float) -> torch.Tensor:
     return w * _mean(x) + (1 - w) * _quantile(x, q)
 
 
-_REDUCERS = {
+#: family -> its reducer of ``(W, N)`` samples, taking the family's arguments after them
+_REDUCERS: dict[str, Callable[..., torch.Tensor]] = {
     "mean": _mean,
     "median": _median,
     "trimmed_mean": _trimmed_mean,

@@ -26,7 +26,7 @@ own marginal, as upstream samples a patch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -79,7 +79,7 @@ class TotoBackend:
         return TotoBackend(self.model, self.checkpoint_id, str(self.device), cache_bytes=0)
 
 
-class TotoEvaluator(BoundEvaluator[TotoSettings]):
+class TotoEvaluator(BoundEvaluator[TotoSettings, torch.Tensor]):
     """Toto bound to one symbol's bars, a task and a horizon."""
 
     def __init__(
@@ -115,6 +115,7 @@ class TotoEvaluator(BoundEvaluator[TotoSettings]):
         mixture weights, df, loc, scale (``k`` each, scaled space), then the scaler's loc and
         scale (``(W, 4k + 2)`` at horizon 1, as before paths existed)."""
         series = self.inputs[column]
+        window: Callable[[int], torch.Tensor]  # the context of target ``i``
         if self.percent:
             key: object = ("percent_change", column, self.horizon)
             window = lambda i: series[1:i]  # noqa: E731
@@ -168,7 +169,8 @@ class TotoEvaluator(BoundEvaluator[TotoSettings]):
         steps = []
         for h in range(rows.shape[1]):
             step = rows[:, h]
-            mixture = Mixture(*step[:, : 4 * k].unflatten(-1, (4, k)).unbind(1))  # (W, k) each
+            parts = torch.unflatten(step[:, : 4 * k], -1, (4, k))  # (W, 4, k)
+            mixture = Mixture(*parts.unbind(1))  # (W, k) each
             x = sample_mixtures(mixture, settings.num_samples, generators)  # (W, N) scaled
             values = step[:, -2:-1] + step[:, -1:] * x  # (W, N)
             # upstream replaces non-finite or huge samples by 0; keep the same rule
@@ -229,7 +231,8 @@ class TotoEvaluator(BoundEvaluator[TotoSettings]):
             rows_of = self.targets(targets)
             draws = self._draws(rows_of, settings, seed, "close")[:, 0]
             r_hat = settings.aggregate(draws).cpu().numpy().astype(np.float64)
-            return self.bars.close[np.asarray(rows_of) - 1] * (1.0 + r_hat)
+            closes: np.ndarray = self.bars.close[np.asarray(rows_of) - 1] * (1.0 + r_hat)
+            return closes
         prices = self.samples(targets, settings, seed)
         return settings.aggregate(prices).cpu().numpy().astype(np.float64)
 
@@ -243,7 +246,8 @@ class TotoEvaluator(BoundEvaluator[TotoSettings]):
         """Quantiles ``(len(targets), len(quantiles))`` of the next close's price samples (the
         same draws the forecast aggregates)."""
         prices = self.samples(targets, self.settings(settings), seed)
-        return np.quantile(prices.cpu().numpy(), quantiles, axis=-1).T
+        out: np.ndarray = np.quantile(prices.cpu().numpy(), quantiles, axis=-1).T
+        return out
 
 
 def percent_changes(values: np.ndarray) -> np.ndarray:

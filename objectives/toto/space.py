@@ -80,12 +80,16 @@ AGGREGATE_SEMANTICS = (
 )
 
 #: the trading code's best known setting
-TRADING_BEST = {"num_samples": 3072, "aggregate": "trimmed_mean_0.10"}
+TRADING_BEST: Config = {"num_samples": 3072, "aggregate": "trimmed_mean_0.10"}
 
 #: what the trading code runs without a record (``resolve_toto_params``' defaults, as it writes
 #: them; ../shared/CONSUMER.md): the comparator of ``vs_default``. It runs 3072 samples as
 #: written (3072 is a multiple of 384); the batch is a memory setting, not scored
-TRADING_DEFAULTS = {"num_samples": 3072, "samples_per_batch": 384, "aggregate": "trimmed_mean_10"}
+TRADING_DEFAULTS: Config = {
+    "num_samples": 3072,
+    "samples_per_batch": 384,
+    "aggregate": "trimmed_mean_10",
+}
 
 
 def batch_for(num_samples: int) -> int | None:
@@ -171,7 +175,7 @@ class TotoSettings:
             _check_batch(num_samples, _whole("samples_per_batch", config["samples_per_batch"]))
         return cls(
             num_samples=num_samples,
-            aggregate=parse(spec),  # type: ignore[arg-type]  # parse names a non-string
+            aggregate=parse(spec),  # a non-string is a one-line DataError there
             max_context=_whole("max_context", config.get("max_context", DEFAULT_MAX_CONTEXT)),
         )
 
