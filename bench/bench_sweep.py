@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,7 @@ class Recorder:
         from optimise.cli import main
 
         made, live = len(self.backends), len(self.live)
+        gc.collect()  # no engine of an earlier launch or read-back left open (see reading)
         self.meter.seconds.clear()
         self.meter.counting = True
         started = time.perf_counter()
@@ -241,24 +243,44 @@ class Recorder:
 # --- what a sweep did, read back from the database and the store ----------------------------
 
 
+@contextlib.contextmanager
+def reading(url: str) -> Iterator[Any]:
+    """An Optuna storage on ``url`` whose connections are closed on exit.
+
+    Not left to the garbage collector: the next launch's ``Database.open`` reads the file's
+    header with a plain ``open``/``close``, which drops every POSIX lock this process holds on
+    it (SQLite's included); a reader in another process that closes then takes itself for the
+    last connection and deletes the WAL under the open ones (seen once: "disk I/O error" and
+    the WAL's last trials lost, with a ``sqlite3`` shell reading the database during a run).
+    """
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        yield storage
+    finally:
+        storage.engine.dispose()
+
+
 def studies_of(url: str) -> dict[str, dict[str, Any]]:
-    """Per study: its symbol, trial counts by state, duplicates, and trial numbers."""
+    """Per study: its symbol, trial counts by state, duplicates and queued trials."""
     import optuna
 
     out = {}
-    for summary in optuna.get_all_study_summaries(url, include_best_trial=False):
-        study = optuna.load_study(study_name=summary.study_name, storage=url)
-        trials = study.get_trials(deepcopy=False)
-        states: dict[str, int] = {}
-        for t in trials:
-            states[t.state.name] = states.get(t.state.name, 0) + 1
-        out[summary.study_name] = {
-            "symbol": summary.user_attrs.get("symbol"),
-            "states": states,
-            "finished": states.get("COMPLETE", 0) + states.get("PRUNED", 0),
-            "duplicates": sum("duplicate_of" in t.user_attrs for t in trials),
-            "queued": sum("source" in t.user_attrs for t in trials),
-        }
+    with reading(url) as storage:
+        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            trials = study.get_trials(deepcopy=False)
+            states: dict[str, int] = {}
+            for t in trials:
+                states[t.state.name] = states.get(t.state.name, 0) + 1
+            out[summary.study_name] = {
+                "symbol": summary.user_attrs.get("symbol"),
+                "states": states,
+                "finished": states.get("COMPLETE", 0) + states.get("PRUNED", 0),
+                "duplicates": sum("duplicate_of" in t.user_attrs for t in trials),
+                "queued": sum("source" in t.user_attrs for t in trials),
+            }
     return out
 
 
@@ -296,7 +318,41 @@ def check_sweep(
         totals["duplicates"] += s["duplicates"]
         totals["queued"] += s["queued"]
     totals["studies"] = sorted(made)
+    if refresh:
+        previous = {now[n]["symbol"]: n for n in before if now[n]["symbol"] in by_symbol}
+        totals["reuse"] = settings_reused(url, [(previous[s], by_symbol[s]) for s in symbols])
     return totals
+
+
+def settings_reused(url: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """How much of the refresh's trial work was settings the previous period had scored
+    (what a cache of per-window forecasts across periods could reuse: a window's forecast
+    depends on its rows, the settings and a seed from the study seed and the target row, so
+    the 19 validation windows the periods share would give the same numbers)."""
+    import optuna
+
+    out = {"evaluated": 0, "seen_before": 0, "model_s": 0.0, "model_s_seen_before": 0.0}
+    with reading(url) as storage:
+
+        def scored(name: str) -> list[Any]:
+            study = optuna.load_study(study_name=name, storage=storage)
+            return [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if "config" in t.user_attrs and "duplicate_of" not in t.user_attrs
+                and t.state.name in ("COMPLETE", "PRUNED")
+            ]  # fmt: skip
+
+        for old, new in pairs:
+            known = {json.dumps(t.user_attrs["config"], sort_keys=True) for t in scored(old)}
+            for t in scored(new):
+                cost = float(t.user_attrs.get("trial_cost_s", 0.0))
+                seen = json.dumps(t.user_attrs["config"], sort_keys=True) in known
+                out["evaluated"] += 1
+                out["seen_before"] += seen
+                out["model_s"] += cost
+                out["model_s_seen_before"] += cost if seen else 0.0
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
 
 
 # --- the bench -------------------------------------------------------------------------------
@@ -313,7 +369,7 @@ def checkpoint(folder: Path, model: str, preset: str) -> Path:
 
 def run_model(
     recorder: Recorder, args: argparse.Namespace, model: str, work: Path,
-    header: str, stretches: list[Stretch], min_context: int,
+    header: str, stretches: list[Stretch], min_context: int, save: Callable[[], None],
 ) -> dict[str, Any]:  # fmt: skip
     preset = PRESETS[model] if model not in args.preset else args.preset[model]
     ckpt = checkpoint(work, model, preset)
@@ -330,16 +386,21 @@ def run_model(
     ]  # fmt: skip
     symbols = [s.symbol for s in stretches]
     result: dict[str, Any] = {"model": model, "preset": preset, "argv": argv}
+    args.results.append(result)
     for sweep in ("fresh", "refresh"):
         if sweep == "refresh":
             append_held(data, stretches)
         before = set(studies_of(url)) if (folder / "studies.db").exists() else set()
         print(f"{model} {sweep}: {len(symbols)} symbols x {args.n_trials} trials ...", flush=True)
+        load_before = os.getloadavg()
         measured = recorder.launch(argv, folder / f"{sweep}.log")
+        measured["load_avg_before_after"] = [load_before, os.getloadavg()]
+        result[sweep] = measured
+        save()  # the measurement, before anything reads the database back
         measured.update(
             check_sweep(url, store, model, symbols, args.n_trials, before, sweep == "refresh")
         )
-        result[sweep] = measured
+        save()
         print(f"  {summary_line(measured)}", flush=True)
     return result
 
@@ -458,12 +519,32 @@ def main() -> None:
     recorder.install()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = []
+    import torch
+
+    results: list[dict[str, Any]] = []
+    args.results = results
+    out = {
+        "command": " ".join(["bench/bench_sweep.py", *sys.argv[1:]]),
+        "symbols": [s.symbol for s in stretches],
+        "stretch": {"length": length, "held_back": 1, "sources": {k: len(v) for k, v in
+                                                                   sources.items()}},
+        "n_trials": args.n_trials,
+        "host": {"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+                 "torch_threads": torch.get_num_threads(),
+                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "work": str(work),
+        "results": results,
+    }  # fmt: skip
+
+    def save() -> None:
+        if args.out:
+            args.out.write_text(json.dumps(out, indent=1) + "\n")
+
     for model in args.models.split(","):
         horizon = _horizon(model, args)
         min_context = length - VAL - TEST - 2 * (horizon - 1)
         assert min_context >= 1, f"{length} rows leave no history at horizon {horizon}"
-        result = run_model(recorder, args, model, work, header, stretches, min_context)
+        result = run_model(recorder, args, model, work, header, stretches, min_context, save)
         result.update(length=length, min_context=min_context, horizon=horizon)
         fresh, refresh = result["fresh"], result["refresh"]
         result["ratios"] = {
@@ -474,24 +555,7 @@ def main() -> None:
             "trials_phase": _phase(refresh, "trials") / max(_phase(fresh, "trials"), 1e-9),
             "finalisation": _phase(refresh, "finalise") / max(_phase(fresh, "finalise"), 1e-9),
         }
-        results.append(result)
-    import torch
-
-    out = {
-        "command": " ".join(["bench/bench_sweep.py", *sys.argv[1:]]),
-        "symbols": [s.symbol for s in stretches],
-        "stretch": {"length": length, "held_back": 1, "sources": {k: len(v) for k, v in
-                                                                   sources.items()}},
-        "n_trials": args.n_trials,
-        "host": {"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-                 "torch_threads": torch.get_num_threads(),
-                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                 "load_after": os.getloadavg()},
-        "work": str(work),
-        "results": results,
-    }  # fmt: skip
-    if args.out:
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        save()
     print(table(results))
 
 
