@@ -139,7 +139,8 @@ def append_held(folder: Path, stretches: Sequence[Stretch]) -> None:
 
 PHASES = {
     "load": "load data and model (contexts)",
-    "open": "open study (refresh check, warm starts, queue)",
+    "refresh_check": "refresh check (chain listing, previous candidates, history copy)",
+    "open": "open study (warm-start scan, queue)",
     "trials": "trials (run_study)",
     "finalise": "finalisation (all)",
     "confirm": "confirmation",
@@ -186,6 +187,7 @@ class Recorder:
         setup.load_backend = recording
         wrap, p = self.meter.wrap, PHASES
         commands.contexts = wrap(p["load"], commands.contexts)
+        commands._refresh = wrap(p["refresh_check"], commands._refresh)
         commands.open_study = wrap(p["open"], commands.open_study)
         commands.run_study = wrap(p["trials"], commands.run_study)
         commands.finalise = wrap(p["finalise"], commands.finalise)
@@ -464,8 +466,36 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-PHASE_COLUMNS = ("load", "open", "trials", "confirm", "first_and_test", "defaults", "band",
-                 "latency", "render", "finalise")  # fmt: skip
+PHASE_COLUMNS = (
+    "load", "refresh_check", "open", "trials", "confirm", "first_and_test", "defaults", "band",
+    "latency", "render", "finalise",
+)  # fmt: skip
+
+
+def listing_cost(url: str) -> dict[str, Any]:
+    """What one listing of the database's studies costs (``optuna.get_all_study_summaries``,
+    which reads every trial of every study; a launch lists them to find a symbol's periods and
+    again for warm starts), and one study's trials read whole (what a warm start does per
+    study it considers), on the database at ``url``."""
+    import optuna
+
+    with reading(url) as storage:
+        started = time.perf_counter()
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+        listing = time.perf_counter() - started
+        loads = []
+        for summary in summaries:
+            started = time.perf_counter()
+            optuna.load_study(study_name=summary.study_name, storage=storage).trials  # noqa: B018
+            loads.append(time.perf_counter() - started)
+    trials = sum(s.n_trials for s in summaries)
+    return {
+        "studies": len(summaries),
+        "trials": trials,
+        "listing_s": round(listing, 3),
+        "listing_ms_per_study": round(1000 * listing / max(len(summaries), 1), 1),
+        "load_trials_ms_per_study": round(1000 * sum(loads) / max(len(loads), 1), 1),
+    }
 
 
 def parse_extra(items: list[str]) -> dict[str, list[str]]:
@@ -505,7 +535,13 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, help="folder to keep (default: a temporary one)")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
+    parser.add_argument(
+        "--listing-cost", metavar="URL", help="only time listing the studies of the database at URL"
+    )
     args = parser.parse_args()
+    if args.listing_cost:
+        print(json.dumps(listing_cost(args.listing_cost)))
+        return
     args.preset = dict(p.split("=", 1) for p in args.preset)
     args.extra = parse_extra(args.extra)
 
