@@ -21,8 +21,10 @@ the model (``evaluate``) and outside it, and where the rest of the launch goes
 (``<name>@<period>``) with ``--n-trials`` finished trials run in that sweep, and its record is
 the live one in the store (the previous one kept in ``history/``).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_sweep.py --n-symbols 4 --n-trials 20
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_sweep.py --n-symbols 3 --n-trials 200 \
+        --extra "kronos=--horizon 1" --out docs/bench-sweep.json      # docs/bench-sweep.md
     .venv/bin/python bench/bench_sweep.py   # the full run: 100 symbols x 200 trials x 2 models
+    .venv/bin/python bench/bench_sweep.py --listing-cost sqlite:///studies.db
 """
 
 from __future__ import annotations
