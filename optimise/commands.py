@@ -23,6 +23,7 @@ from optimise.sweep import Steps, load_each, run_sweep
 from storage.database import Database
 from storage.exceptions import StorageError
 from storage.history import keep_previous_record
+from storage.listing import all_studies
 from storage.record import Scores
 from storage.store import Publish, check_writable, record_path
 from storage.urls import STORAGE_ENV, is_sqlite, resolve, sqlite_path
@@ -301,8 +302,6 @@ def _contexts_of_every_study(
 ) -> list[StudyContext]:
     """One context per study of ``args.model`` in the database, as each study recorded it
     (but those in ``skip``)."""
-    import optuna
-
     from objectives.bars import load_bars
     from objectives.evaluator import load_backend
     from objectives.windows import WindowSpec
@@ -310,7 +309,7 @@ def _contexts_of_every_study(
 
     prefix = f"{args.model}:"
     summaries = [
-        s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+        s for s in all_studies(storage)
         if s.study_name.startswith(prefix) and StudyAttrs.of(s).made_by_optimise
     ]  # fmt: skip
     latest = latest_periods(s.study_name for s in summaries)  # earlier periods are history

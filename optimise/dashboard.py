@@ -22,6 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from optimise.dashboard_style import hide_write_controls
 from storage.exceptions import StorageError
+from storage.listing import all_studies
 from studies.attrs import StudyAttrs
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,11 +71,10 @@ class _QuietHandler(WSGIRequestHandler):
 def artifact_store(storage: Any, folder: str | None) -> Any:
     """The artifact store of the winners' pictures: ``folder``, else the one the studies
     recorded (``<store>/.artifacts``), else none."""
-    import optuna
     from optuna.artifacts import FileSystemArtifactStore
 
     if folder is None:
-        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        for summary in all_studies(storage):
             recorded = StudyAttrs.of(summary).artifact_store
             if recorded and Path(recorded).is_dir():
                 folder = recorded

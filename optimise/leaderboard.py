@@ -40,6 +40,7 @@ from objectives.evaluator import BACKEND_MODULES, load_space
 from objectives.metrics import METRIC_NAMES
 from objectives.units import UNITS
 from optimise.tables import format_table
+from storage.listing import all_studies
 from storage.record import JSONValue
 from studies.attrs import StudyAttrs, TrialAttrs, naive_key
 from studies.exceptions import StudyError
@@ -258,7 +259,7 @@ def study_names(
     and ``symbols`` if given, by name."""
     wanted = set(symbols or ())
     names = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+    for summary in all_studies(storage):
         attrs = StudyAttrs.of(summary)
         if not attrs.made_by_optimise or len(summary.directions) != 1:
             continue

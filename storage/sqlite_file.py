@@ -13,31 +13,41 @@ database at all before a driver reports it with its SQL.
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.exceptions import StorageError
 
-MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
-
 
 def check_is_sqlite(path: Path) -> None:
     """Refuse an existing ``path`` that is not an SQLite database (an empty file is one: SQLite
-    makes it a new database)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(MAGIC))
-    except FileNotFoundError:
+    makes it a new database).
+
+    The header is read through SQLite itself, never with a plain ``open``: closing any
+    descriptor of a database file drops every POSIX lock this process holds on it, so a
+    process already connected (the API, a second launch in one process) would lose its locks
+    and another process could delete the write-ahead log under it (SQLite's "How To Corrupt",
+    2.2.1). SQLite shares one descriptor per file among its connections in a process."""
+    if not path.exists():
         return
-    except OSError as exc:
-        raise StorageError(
-            f"cannot read the study database {path}: {exc.strerror or exc}"
-        ) from None
-    if head and head != MAGIC:
-        raise StorageError(
-            f"{path} is not a SQLite database (it does not start with SQLite's header); pass "
-            "--storage with the study database, or move the file away to start a new one"
-        )
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            probe.execute("PRAGMA schema_version").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_NOTADB:
+            raise StorageError(
+                f"{path} is not a SQLite database (it does not start with SQLite's header); "
+                "pass --storage with the study database, or move the file away to start a new "
+                "one"
+            ) from None
+        if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
+            raise StorageError(f"cannot read the study database {path}: {exc}") from None
+        # anything else (a damaged database) the driver reports when the storage opens it
 
 
 @dataclass

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 
 from objectives.metrics import METRICS
 from objectives.settings import Params
+from storage.listing import all_studies
 from studies.attrs import DATA_FINGERPRINT, StudyAttrs
 from studies.context import (
     DATA_ROWS_ATTR,
@@ -104,7 +105,7 @@ def periods(storage: BaseStorage, base: str) -> list[Period]:
     """The chain of ``base``: every initialised study named ``base`` or ``base@<tag>``,
     oldest first."""
     found = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+    for summary in all_studies(storage):
         name = summary.study_name
         if (name == base or name.startswith(base + PERIOD_SEP)) and split_name(name)[0] == base:
             if UID_ATTR in summary.user_attrs:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-import optuna
 from optuna.storages import BaseStorage
 
 from objectives.settings import Params
+from storage.listing import all_studies
 from studies import attrs as keys
 from studies.attrs import StudyAttrs
 from studies.context import StudyContext, legacy_identity
@@ -25,7 +25,7 @@ def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[Par
     """(params, source) of other symbols' winners that fit this study's search space."""
     identity = ctx.identity()
     found: list[tuple[str, Params, str]] = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+    for summary in all_studies(storage):
         attrs = summary.user_attrs
         winner = StudyAttrs.of(summary).winner
         if (
@@ -39,8 +39,10 @@ def warm_start_params(storage: BaseStorage, ctx: StudyContext) -> list[tuple[Par
             != _canonical(identity[keys.TASK])
         ):
             continue
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        trial = study.trials[winner.trial_number]
+        study_id = storage.get_study_id_from_name(summary.study_name)
+        trial = storage.get_trial(  # the winner's trial alone, not the study's every trial
+            storage.get_trial_id_from_study_id_trial_number(study_id, winner.trial_number)
+        )
         source = f"warm start: winner of {summary.study_name} (trial {trial.number})"
         scored_at = (StudyAttrs.of(summary).test_scores or [{}])[-1].get("scored_at", "")
         found.append((scored_at, trial.params, source))
