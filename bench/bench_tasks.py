@@ -84,9 +84,9 @@ def bench(args: argparse.Namespace) -> list[dict[str, object]]:
     work = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
     data = work / "data"
     data.mkdir()
-    for symbol in args.symbols.split(","):
+    for symbol in filter(None, args.symbols.split(",")):
         (data / f"{symbol}.csv").symlink_to(Path(args.data).resolve() / f"{symbol}.csv")
-    for symbol in args.symbols_bundled.split(","):
+    for symbol in filter(None, args.symbols_bundled.split(",")):
         (data / f"{symbol}.csv").symlink_to(ROOT / "trainingdata" / f"{symbol}.csv")
     windows = WindowSpec(val_window=args.val_window, test_window=args.test_window)
     symbols = [s for s in (args.symbols + "," + args.symbols_bundled).split(",") if s]
