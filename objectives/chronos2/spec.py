@@ -67,6 +67,10 @@ SPEC = BackendSpec(
     prune_by_default=False,
     # fixed quantiles from one forward pass; longer paths are the package's autoregression
     capabilities=Capabilities(output="quantiles", deterministic=True),
+    # the trading code's backtest asks for a 7-step path and trades its 7th step's price
+    # (predict_ohlc(..., prediction_length=7), chronos2_abs = pred_values[-1]:
+    # backtest_test3_inline.py:2787 and :2797 at c059b75e), as it does of Kronos
+    horizons={"trading": 7},
     task_notes=task_notes,
     config_name=config_name,
     flat_selection_key=True,
