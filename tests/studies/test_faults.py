@@ -64,17 +64,22 @@ class Model:
 
     name: str
     checkpoint: Path | None = None
+    #: validation and test windows (a real model's every window costs a forward pass)
+    windows: tuple[int, int] = (20, 20)
 
     @property
     def study(self) -> str:
         horizon = spec(self.name).default_horizon("trading")
-        return f"{self.name}:MSFT:v20-t20-h{horizon}:trading"
+        val, test = self.windows
+        return f"{self.name}:MSFT:v{val}-t{test}-h{horizon}:trading"
 
     def args(self, url: str, workdir: Path, n: int, data: Path = DATA) -> list[str]:
         args = [
             "MSFT" if a == "AAPL" else self.name if a == "fake" else a
             for a in launch_args(data, url, workdir, n)
         ]
+        if self.windows != (20, 20):
+            args += ["--val-window", str(self.windows[0]), "--test-window", str(self.windows[1])]
         return args + ([] if self.checkpoint is None else ["--checkpoint", str(self.checkpoint)])
 
     def worker(self, url: str, workdir: Path, n: int) -> Child:
@@ -91,7 +96,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Model]:
     """The test double, and Chronos-2 with a tiny random checkpoint made once."""
     checkpoint = tmp_path_factory.mktemp("faults") / "chronos2-tiny"
     assert run_cli("checkpoint", "init", "--arch", "chronos2", "--preset", "tiny", checkpoint) == 0
-    return {"fake": Model("fake"), "chronos2": Model("chronos2", checkpoint)}
+    return {"fake": Model("fake"), "chronos2": Model("chronos2", checkpoint, (8, 4))}
 
 
 def complete_count(url: str, model: Model) -> int:
@@ -192,10 +197,12 @@ def test_fault_rounds(postgres_url: str, workdir: Path, models: dict[str, Model]
             code = killed_finaliser(postgres_url, workdir, n[model.name], moment, draws, model)
             assert code == -9, f"round {round_number}, {model.name}, {moment}"
             started = time.monotonic()
+            windows = ["--val-window", str(model.windows[0]), "--test-window",
+                       str(model.windows[1])]  # fmt: skip
             export = subprocess.run(
                 cli_command("export", "--model", model.name, "--symbols", "MSFT", "--data-dir",
                             DATA, "--storage", postgres_url, "--store", workdir / "store",
-                            "--confirm-draws", draws),
+                            "--confirm-draws", draws, *windows),
                 env=cli_env(), capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert export.returncode == 0, export.stderr
