@@ -11,6 +11,8 @@ documents every key. Invariants:
   ``null``. A field that may be ``null`` in the file has no default.
 * :meth:`Record.from_json` accepts exactly that shape, unknown keys refused, and raises a
   one-line :class:`StorageError` naming the key otherwise; ``Record.from_json(r.to_json()) == r``.
+  A map the trading code writes as flat keys (``metadata.<model>_pct_return_mae``) is one field
+  (:func:`_flattened`): its keys are those of the object that end in its suffix.
 * ``config`` stays the trading code's JSON mapping, checked only to be JSON with a string
   ``name``: what its settings mean belongs to the models. Imports nothing of ours but
   :mod:`storage.exceptions`.
