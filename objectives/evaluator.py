@@ -1,4 +1,4 @@
-"""The seam a model backend plugs into, the backend registry, and seeds.
+"""The seam a model backend plugs into, and seeds (the models: :mod:`objectives.registry`).
 
 The two stages are described in docs/design-notes.md, "Two-stage evaluation".
 
@@ -22,33 +22,27 @@ Confirmation re-scores the best few configurations with further seed sets
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from objectives.bars import Bars
 from objectives.cache import BoundedCache
-from objectives.disk_cache import DiskCache, Stage1Disk
+from objectives.disk_cache import Stage1Disk
 from objectives.exceptions import DataError
 from objectives.forecasts import Forecast
 from objectives.metrics import Metrics, score
+from objectives.registry import load_backend as load_backend  # where callers have long
+from objectives.registry import load_space as load_space  # found the registry's loaders
 from objectives.settings import Params, Settings
 from objectives.tasks import LEVELS, Task
 
 if TYPE_CHECKING:
     import optuna
-
-BACKEND_MODULES = {
-    "toto": "objectives.toto",
-    "kronos": "objectives.kronos",
-    "chronos2": "objectives.chronos2",
-}
 
 S = TypeVar("S", bound=Settings)
 S_co = TypeVar("S_co", bound=Settings, covariant=True)
@@ -183,35 +177,6 @@ class BoundEvaluator(Generic[S, V]):
                 value = self.stage1_cache.put(cache_key, value)
             found[i] = value
         return [found[i] for i in targets]
-
-
-def load_backend(
-    name: str,
-    *,
-    checkpoint: str | None = None,
-    tokenizer: str | None = None,
-    device: str = "cpu",
-    disk_cache: DiskCache | None = None,
-) -> Backend[Any]:
-    """Load the backend ``name`` (a key of :data:`BACKEND_MODULES`); ``None`` takes the
-    published default. ``disk_cache``: the stage-1 cache's second level, shared with other
-    processes (none by default; the command line opens the user's,
-    :func:`objectives.disk_cache.open_cache`)."""
-    extra = {} if disk_cache is None else {"disk_cache": disk_cache}
-    load: Callable[..., Backend[Any]] = _module(name).load  # each backend module's ``load``
-    return load(checkpoint=checkpoint, tokenizer=tokenizer, device=device, **extra)
-
-
-def load_space(name: str) -> SearchSpace[Settings]:
-    """The search space (and settings type) of model ``name``, without loading the model."""
-    space: SearchSpace[Settings] = _module(name).SPACE  # each backend module's ``SPACE``
-    return space
-
-
-def _module(name: str) -> ModuleType:
-    if name not in BACKEND_MODULES:
-        raise DataError(f"unknown model {name!r}; choose from {', '.join(BACKEND_MODULES)}")
-    return importlib.import_module(BACKEND_MODULES[name])
 
 
 def window_seed(seed: int, target: int, stream: int = 0) -> int:

@@ -14,8 +14,10 @@ forecast its consumer makes.
   close levels (the context capped at ``max_context``), Kronos on upstream's frame (``amount =
   volume * mean(OHLC)``), close only, one step, price MAE. Existing studies resume under it.
 
-Registered in :data:`TASKS`; :func:`resolve` fills a task's defaults (columns, horizon per
-model, metric) from what the command line left unset.
+Registered in :data:`TASKS`; :func:`resolve_horizon` and the command line fill a task's
+defaults (columns, metric, and each model's horizon, from its registry entry,
+:mod:`objectives.registry`) from what the command line left unset. What a task means for one
+model (the series it reads, its context) is the model's to say (``BackendSpec.task_notes``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from objectives.exceptions import DataError
+from objectives.registry import find
 from objectives.settings import JSONValue
 
 #: price columns in the order :class:`objectives.bars.Bars` holds them
@@ -32,14 +35,13 @@ PATH_SCORES = ("mean", "last")
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A registered task's defaults and what it means for each model."""
+    """A registered task's defaults (each model's horizon and what the task means for it are
+    in the model's registry entry)."""
 
     name: str
     columns: tuple[str, ...]
-    horizon: dict[str, int]  # per model
     metric: str
-    toto_series: str  # "percent_change" or "levels"
-    kronos_amount: str  # how a missing amount column is filled
+    #: stored in every study's identity and record: kept as written when the tasks were made
     description: str
 
 
@@ -47,10 +49,7 @@ TASKS: dict[str, TaskSpec] = {
     "trading": TaskSpec(
         name="trading",
         columns=("close", "high", "low", "open"),
-        horizon={"kronos": 7, "toto": 1},
         metric="return_mae",
-        toto_series="percent_change",
-        kronos_amount="volume * close",
         description=(
             "the trading code's forecasts: Toto on each column's percent changes (the whole "
             "history before the target, from r[1]), aggregate applied to return samples, price "
@@ -61,10 +60,7 @@ TASKS: dict[str, TaskSpec] = {
     "levels": TaskSpec(
         name="levels",
         columns=("close",),
-        horizon={"kronos": 1, "toto": 1},
         metric="price_mae",
-        toto_series="levels",
-        kronos_amount="volume * mean(open, high, low, close)",
         description=(
             "close levels, one step (the seed's tuning scripts): Toto on raw closes capped at "
             "max_context, Kronos on upstream's frame"
@@ -133,33 +129,18 @@ class Task:
             + ("steps (mean)" if self.path_score == "mean" else "last step"),
             "description": spec.description,
         }
-        if model == "toto":
-            out["series"] = spec.toto_series
-            out["context"] = (
-                "r[1..target-1], untruncated" if spec.toto_series == "percent_change"
-                else "closes [target - max_context, target)"
-            )  # fmt: skip
-            out["aggregate_applies_to"] = (
-                "return samples; price = last * (1 + aggregate)"
-                if spec.toto_series == "percent_change"
-                else "price samples"
-            )
-        elif model == "kronos":
-            out["amount_fill"] = spec.kronos_amount
-            out["lookback"] = "max_context rows before the origin"
-            out["future_timestamps"] = "last timestamp + median step (the wrapper's rule)"
-        elif model == "chronos2":
-            out["series"] = "price levels (float32), as the trading code's wrapper feeds them"
-            out["context"] = (
-                "rows [target - context_length, target), each column alone or the columns as "
-                "one multivariate series (use_multivariate)"
-            )
+        model_spec = find(model)
+        if model_spec is not None:
+            out.update(model_spec.task_notes(self.name))
         return out
 
 
 def resolve_horizon(task: Task, model: str, horizon: int | None) -> int:
-    """``--horizon`` if given, else the task's default for ``model``."""
-    return task.spec.horizon.get(model, 1) if horizon is None else int(horizon)
+    """``--horizon`` if given, else the task's default for ``model`` (its registry entry's)."""
+    if horizon is not None:
+        return int(horizon)
+    model_spec = find(model)
+    return 1 if model_spec is None else model_spec.default_horizon(task.name)
 
 
 def parse_columns(text: str | None, task_name: str) -> tuple[str, ...]:

@@ -30,9 +30,10 @@ from objectives.bars import Bars, check_symbol, load_bars
 from objectives.disk_cache import open_cache
 from objectives.evaluator import Backend, load_backend, load_space
 from objectives.exceptions import DataError
+from objectives.registry import source_keys
 from optimise.forecast import _rows
 from optimise.leaderboard import Row, load_boards, study_names
-from optimise.sources import fill_from
+from optimise.sources import fill_from, model_sources
 from storage.exceptions import StorageError
 from storage.files import reason
 from storage.foreign import Foreign, parse
@@ -70,7 +71,7 @@ def live_record(store: PathLike, model: str, symbol: str) -> Record | Foreign | 
 
 
 def best_model(store: PathLike, symbol: str) -> str | None:
-    """The model ``<store>/best/<SYMBOL>.json`` names (``"toto"``, ``"kronos"``), or ``None``
+    """The model ``<store>/best/<SYMBOL>.json`` names (a registered model's name), or ``None``
     when there is no such file (or a foreign one names none)."""
     stored = read_stored(Path(store), BEST, check_symbol(symbol))
     return None if stored is None else stored.model
@@ -148,11 +149,11 @@ def forecast(
     *,
     last: int = 5,
     checkpoint: str | None = None,
-    tokenizer: str | None = None,
     device: str = "cpu",
     seed: int = 0,
     backend: Backend | None = None,
     cache_dir: str | None = None,
+    **sources: str | None,
 ) -> list[dict[str, Any]]:
     """Forecasts of the last ``last`` bars and the next, unseen one with ``record``'s settings,
     task and horizon: the rows ``optimise forecast --from-store --json`` prints
@@ -162,7 +163,8 @@ def forecast(
 
     ``data``: a folder of ``<SYMBOL>.csv`` or loaded :class:`Bars` (``None``: the data folder
     the study recorded). The model is ``backend`` when given (reuse one across calls), else
-    loaded from ``checkpoint`` / ``tokenizer``, each defaulting to what the study recorded (a
+    loaded from ``checkpoint`` and the model's other sources (``sources``, by the keys its
+    registry entry names, e.g. ``tokenizer=``), each defaulting to what the study recorded (a
     warning on stderr where a given one differs). ``cache_dir``: the stage-1 disk cache as
     ``--cache-dir`` takes it (``None``: the command line's default; ``"none"``: off).
     """
@@ -173,19 +175,23 @@ def forecast(
             raise DataError(f"cannot forecast with a {record.describe()}: not in our schema")
         record = record.record
     given = data if isinstance(data, (str, Path)) else None
-    sources = argparse.Namespace(
-        checkpoint=checkpoint, tokenizer=tokenizer, data_dir=None if given is None else str(given)
+    known = source_keys()
+    unknown = sorted(set(sources) - set(known))
+    if unknown:
+        raise TypeError(f"forecast() got unknown sources: {', '.join(unknown)}")
+    taken = argparse.Namespace(
+        **{key: sources.get(key) for key in known}, data_dir=None if given is None else str(given)
     )
-    fill_from(sources, record.metadata.sources, "the exported record")
+    taken.checkpoint = checkpoint
+    fill_from(taken, record.metadata.sources, "the exported record")
     settings = load_space(record.model).from_config(record.settings)  # before the model loads
-    bars = data if isinstance(data, Bars) else load_bars(Path(sources.data_dir), record.symbol)
+    bars = data if isinstance(data, Bars) else load_bars(Path(taken.data_dir), record.symbol)
     if last < 0 or last >= len(bars):
         raise DataError(f"last must be between 0 and {len(bars) - 1}")
     if backend is None:
         backend = load_backend(
-            record.model, checkpoint=sources.checkpoint, tokenizer=sources.tokenizer,
-            device=device, disk_cache=open_cache(cache_dir),
-        )  # fmt: skip
+            record.model, **model_sources(taken), device=device, disk_cache=open_cache(cache_dir)
+        )
     described = record.metadata.task  # absent: a record made before tasks (levels)
     horizon = described.get("horizon", 1) if described else 1
     steps = horizon if isinstance(horizon, int) else 1

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import tempfile
 from pathlib import Path
 
 from models.exceptions import CheckpointError
+from objectives.registry import spec
 
 
 def init_checkpoint(arch: str, preset: str, seed: int, out: Path, *, force: bool = False) -> Path:
     """Write a randomly initialised ``arch`` checkpoint of ``preset`` to ``out``."""
-    module = importlib.import_module(f"models.{arch}")
-    presets = module.PRESETS
+    tool = spec(arch).checkpoints
+    if tool is None:
+        raise CheckpointError(f"{arch} has no random checkpoints")
+    presets = tool.presets
     if preset not in presets:
         raise CheckpointError(
             f"unknown {arch} preset {preset!r}; choose from {', '.join(sorted(presets))}"
@@ -24,7 +26,7 @@ def init_checkpoint(arch: str, preset: str, seed: int, out: Path, *, force: bool
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        module.write_random_checkpoint(staging, preset, seed)
+        tool.write(staging, preset, seed)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

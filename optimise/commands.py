@@ -14,11 +14,18 @@ from sqlalchemy.engine import URL
 
 from errors import EXIT_USAGE
 from objectives.exceptions import DataError
+from objectives.registry import flat_selection_models
 from objectives.tasks import LEVELS, Task
 from objectives.units import with_unit
 from optimise import summary as winners
 from optimise.setup import contexts, warn_if_not_upper_case, window_spec
-from optimise.sources import DEFAULT_DATA_DIR, fill_from, study_sources, take_study_sources
+from optimise.sources import (
+    DEFAULT_DATA_DIR,
+    fill_from,
+    model_sources,
+    study_sources,
+    take_study_sources,
+)
 from optimise.sweep import Steps, load_each, run_sweep
 from storage.database import Database
 from storage.exceptions import StorageError
@@ -81,6 +88,7 @@ def _finalise_settings(
     publish = Publish(
         promote=getattr(args, "promote", False),
         replace_foreign=getattr(args, "replace_foreign", False),
+        flat_models=flat_selection_models(),
     )
     return FinaliseSettings(
         candidates=args.confirm_candidates, draws=args.confirm_draws, lease_s=lease_s,
@@ -323,12 +331,12 @@ def _contexts_of_every_study(
         attrs = StudyAttrs.of(summary)
         given = argparse.Namespace(**vars(args))
         fill_from(given, attrs.sources, f"study {summary.study_name}")
-        key = (given.checkpoint, given.tokenizer)
+        sources = model_sources(given)
+        key = tuple(sources.items())
         if key not in backends:
             backends[key] = load_backend(
-                args.model, checkpoint=given.checkpoint, tokenizer=given.tokenizer,
-                device=args.device, disk_cache=disk_cache(args),
-            )  # fmt: skip
+                args.model, **sources, device=args.device, disk_cache=disk_cache(args)
+            )
         bars = load_bars(Path(given.data_dir), attrs.recorded_symbol)
         warn_if_not_upper_case(args, attrs.recorded_symbol)
         ctxs.append(

@@ -20,7 +20,7 @@ from objectives.sanity import BAND_LOW, check
 from objectives.tasks import PRICE_COLUMNS
 from objectives.windows import split
 from optimise.setup import disk_cache, window_spec
-from optimise.sources import fill_from, study_sources
+from optimise.sources import fill_from, model_sources, study_sources
 from storage.record import Record
 from storage.store import read_record
 from studies.picture import BAND
@@ -82,9 +82,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     if args.last < 0 or args.last >= len(bars):
         raise DataError(f"--last must be between 0 and {len(bars) - 1}")
     backend = load_backend(
-        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device,
-        disk_cache=disk_cache(args),
-    )  # fmt: skip
+        args.model, **model_sources(args), device=args.device, disk_cache=disk_cache(args)
+    )
     if args.window:
         windows = split(len(bars), window_spec(args))
         targets = windows.validation if args.window == "validation" else windows.test

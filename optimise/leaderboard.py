@@ -36,8 +36,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from errors import OptimiseError
-from objectives.evaluator import BACKEND_MODULES, load_space
 from objectives.metrics import METRIC_NAMES
+from objectives.registry import find
 from objectives.units import UNITS
 from optimise.tables import format_table
 from storage.listing import all_studies
@@ -182,7 +182,8 @@ def trading_config(model: str) -> ConfigOf:
     """A trial's config as the exported record writes it: ``space.from_params(trial.params)
     .to_config()`` of the model's search space (without the record's ``name``); the trial's
     stored ``config`` attr if the model is unknown or the params no longer parse."""
-    space = load_space(model) if model in BACKEND_MODULES else None
+    found = find(model)
+    space = found.space() if found is not None else None
 
     def config_of(trial: FrozenTrial) -> dict[str, JSONValue]:
         if space is not None:

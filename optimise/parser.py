@@ -3,74 +3,108 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
-from objectives.evaluator import BACKEND_MODULES
 from objectives.metrics import METRIC_NAMES
+from objectives.registry import BackendSpec, CheckpointTool, SourceKey, names, specs
 from objectives.tasks import DEFAULT_TASK, TASKS
 from objectives.windows import WindowSpec
 from optimise import argtypes
 
 EXIT_USAGE = 2
 
-DESCRIPTION = """\
-Find, per trading symbol, the inference settings that make the Kronos and Toto forecasting
+
+def _description() -> str:
+    return f"""\
+Find, per trading symbol, the inference settings that make the {_titles()} forecasting
 models most accurate, and hand the winners to trading code. One Optuna study per (model,
 symbol, windows) in a SQL database (SQLite by default, PostgreSQL for several workers); TPE
 searches the sampling settings against one-step forecasts of a validation window; the best few
 are confirmed on fresh Monte-Carlo draws, the winner is scored once on a later test window and
 exported to a JSON store (store/<model>/<SYMBOL>.json)."""
 
-EXAMPLES = {
-    "optimise": """\
-examples:
-  optimise launch --model toto --checkpoint checkpoints/toto-tiny --symbols AAPL MSFT --n-trials 100
-  optimise status
-  optimise forecast --model toto --symbol AAPL --from-store --last 5""",
-    "launch": """\
-examples:
-  optimise launch --model toto --symbols AAPL MSFT --n-trials 200
-  optimise launch --model kronos --checkpoint checkpoints/kronos-tiny --all --n-trials 60
-  OPTIMISE_STORAGE=postgresql+psycopg://optimise@db/optimise optimise launch --model toto --all""",
-    "status": """\
-examples:
-  optimise status
-  optimise status --storage sqlite:///other.db
-  optimise status --model toto --symbols AAPL MSFT
-  optimise status --wide
-  optimise status --json > status.json
-  optimise status --watch 10
-  optimise status --top 5 --model toto --symbols AAPL""",
-    "export": """\
-examples:
-  optimise export --model toto --symbols AAPL
-  optimise export --model kronos --all --store /srv/trading/params
-  optimise export --model toto --symbols AAPL --val-window 60 --promote
-  optimise export --model toto --symbols AAPL --top 10 --format csv --out aapl-top10.csv""",
-    "forecast": """\
-examples:
-  optimise forecast --model toto --symbol AAPL --from-store --last 5
-  optimise forecast --model toto --symbol AAPL --window validation --seed 0 \\
-      --param num_samples=1024 --param aggregate=trimmed_mean_0.10
-  optimise forecast --model kronos --symbol AAPL --param temperature=0.15 --param top_k=20 \\
-      --param top_p=1.0 --param sample_count=64 --param max_context=256 --param clip=2 --json""",
-    "dashboard": """\
-examples:
-  optimise dashboard
-  optimise dashboard --read-only --host 0.0.0.0 --port 8081""",
-    "cache": """\
-examples:
-  optimise cache info
-  optimise cache clear --cache-dir /srv/cache/optimise
-  optimise launch --model toto --symbols AAPL --cache-dir none""",
-    "init": """\
-examples:
-  optimise checkpoint init --arch toto --preset tiny checkpoints/toto-tiny
-  optimise checkpoint init --arch kronos --preset base --seed 1 checkpoints/kronos-base
-  optimise checkpoint init --arch chronos2 --preset tiny checkpoints/chronos2-tiny""",
-}
+
+def _titles(models: Sequence[BackendSpec] | None = None) -> str:
+    """``A, B and C``: the models' titles (every registered model's by default)."""
+    titles = [s.title for s in (specs() if models is None else models)]
+    return " and ".join(filter(None, [", ".join(titles[:-1]), *titles[-1:]]))
+
+
+def _examples() -> dict[str, str]:
+    """Each command's examples, naming the registered models in turn."""
+    every = specs()
+    m = [every[i % len(every)].name for i in range(3)]
+    params = [
+        " \\\n      ".join(
+            [f"optimise forecast --model {s.name} --symbol AAPL --window validation --seed 0"]
+            + [
+                " ".join(f"--param {p}" for p in s.example_params[i : i + 3])
+                for i in range(0, len(s.example_params), 3)
+            ]
+        )
+        for s in every
+        if s.example_params
+    ]
+    inits = [
+        f"optimise checkpoint init --arch {s.name} --preset {preset} {seed}"
+        f"checkpoints/{s.name}-{preset}"
+        for s, (preset, seed) in zip(
+            (s for s in every if s.checkpoints is not None),
+            itertools.cycle([("tiny", ""), ("base", "--seed 1 ")]),
+            strict=False,
+        )
+    ]
+    lines = {
+        "optimise": [
+            f"optimise launch --model {m[0]} --checkpoint checkpoints/{m[0]}-tiny --symbols AAPL "
+            "MSFT --n-trials 100",
+            "optimise status",
+            f"optimise forecast --model {m[0]} --symbol AAPL --from-store --last 5",
+        ],
+        "launch": [
+            f"optimise launch --model {m[0]} --symbols AAPL MSFT --n-trials 200",
+            f"optimise launch --model {m[1]} --checkpoint checkpoints/{m[1]}-tiny --all "
+            "--n-trials 60",
+            "OPTIMISE_STORAGE=postgresql+psycopg://optimise@db/optimise optimise launch --model "
+            f"{m[2]} --all",
+        ],
+        "status": [
+            "optimise status",
+            "optimise status --storage sqlite:///other.db",
+            f"optimise status --model {m[0]} --symbols AAPL MSFT",
+            "optimise status --wide",
+            "optimise status --json > status.json",
+            "optimise status --watch 10",
+            f"optimise status --top 5 --model {m[0]} --symbols AAPL",
+        ],
+        "export": [
+            f"optimise export --model {m[0]} --symbols AAPL",
+            f"optimise export --model {m[1]} --all --store /srv/trading/params",
+            f"optimise export --model {m[0]} --symbols AAPL --val-window 60 --promote",
+            f"optimise export --model {m[0]} --symbols AAPL --top 10 --format csv --out "
+            "aapl-top10.csv",
+        ],
+        "forecast": [
+            f"optimise forecast --model {m[0]} --symbol AAPL --from-store --last 5",
+            *params,
+        ],
+        "dashboard": [
+            "optimise dashboard",
+            "optimise dashboard --read-only --host 0.0.0.0 --port 8081",
+        ],
+        "cache": [
+            "optimise cache info",
+            "optimise cache clear --cache-dir /srv/cache/optimise",
+            f"optimise launch --model {m[0]} --symbols AAPL --cache-dir none",
+        ],
+        "init": inits,
+    }
+    return {key: "examples:\n" + "".join(f"  {line}\n" for line in value).rstrip("\n")
+            for key, value in lines.items()}  # fmt: skip
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -129,7 +163,7 @@ def _windows(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--horizon", type=int, default=None,
         help="steps of each forecast path, every step scored (default: the task's; trading: "
-        "Kronos 7, Toto 1)",
+        + ", ".join(f"{s.title} {s.default_horizon('trading')}" for s in specs()) + ")",
     )  # fmt: skip
     _task_args(parser)
 
@@ -138,9 +172,9 @@ def _task_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("forecast task (part of the study's identity)")
     group.add_argument(
         "--task", choices=sorted(TASKS), default=DEFAULT_TASK,
-        help="trading: what the trading code forecasts (Toto on percent changes, Kronos on its "
-        "wrapper's frame, a 7-step Kronos path, all four price columns); levels: close levels, "
-        "one step (studies made before tasks existed)",
+        help="trading: what the trading code forecasts with each model (the series it feeds "
+        "it, its context and path length; all four price columns); levels: close levels, one "
+        "step (studies made before tasks existed)",
     )  # fmt: skip
     group.add_argument(
         "--columns", metavar="COLS",
@@ -154,7 +188,7 @@ def _task_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
-    parser.add_argument("--model", required=True, choices=sorted(BACKEND_MODULES), help="model")
+    parser.add_argument("--model", required=True, choices=sorted(names()), help="model")
     if symbols == "many":
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="tickers to run")
@@ -169,13 +203,15 @@ def _model_args(parser: argparse.ArgumentParser, *, symbols: str) -> None:
     parser.add_argument(
         "--checkpoint",
         help="model: a folder with config.json + model.safetensors, or a hub repo id (default: "
-        "the study's, else Datadog/Toto-Open-Base-1.0 or NeoQuasar/Kronos-base)",
-    )
-    parser.add_argument(
-        "--tokenizer",
-        help="Kronos tokenizer: folder or hub id (default: the study's, else <checkpoint>/"
-        "tokenizer or NeoQuasar/Kronos-Tokenizer-base)",
-    )
+        "the study's, else the published "
+        + ", ".join(f"{s.default_checkpoint} ({s.title})" for s in specs()) + ")",
+    )  # fmt: skip
+    extra: dict[str, SourceKey] = {}
+    for s in specs():
+        for key in s.extra_sources:
+            extra.setdefault(key.name, key)  # a key two models read: the first one's help
+    for key in extra.values():
+        parser.add_argument(f"--{key.name.replace('_', '-')}", dest=key.name, help=key.help)
     parser.add_argument(
         "--device", default="cpu", type=argtypes.device, help="torch device: cpu, cuda, cuda:1, ..."
     )
@@ -255,7 +291,7 @@ def _finalise_args(parser: argparse.ArgumentParser) -> None:
         "--no-default-comparison", action="store_true",
         help="do not score the trading code's default settings beside the winner (the "
         "record's vs_default and the defaults' forecasts): two evaluations at the defaults' "
-        "samples, hours for a 7-step Kronos path on a CPU",
+        "samples, hours for a 7-step path of a base-size sampling model on a CPU",
     )  # fmt: skip
     group.add_argument(
         "--select", choices=["best", "default-if-insignificant"], default="best",
@@ -302,7 +338,8 @@ def _leaderboard_args(parser: argparse.ArgumentParser, *, instead_of: str) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="optimise", description=DESCRIPTION, epilog=EXAMPLES["optimise"])
+    examples = _examples()
+    parser = Parser(prog="optimise", description=_description(), epilog=examples["optimise"])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -312,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trials (re-running the same command resumes; several workers may run it together), "
         "then confirm the best configurations, score the winner once on the test window and "
         "export it. Everything is checked before a study starts.",
-        epilog=EXAMPLES["launch"],
+        epilog=examples["launch"],
     )  # fmt: skip
     _model_args(launch, symbols="many")
     _storage_arg(launch)
@@ -338,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "on", "off"],
         default="auto",
         help="report the running MAE every 5 validation windows and stop trials worse than the "
-        "median (auto: Kronos only)",
+        f"median (auto: {_titles([s for s in specs() if s.prune_by_default]) or 'none'} only)",
     )
     launch.add_argument(
         "--no-warm-start",
@@ -364,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         "significant at 5%. --wide adds trials by state, the task, the test's price skill and "
         "paired-test (DM-HLN) p-values, the export path and every test metric; --json prints "
         "every field for scripts.",
-        epilog=EXAMPLES["status"],
+        epilog=examples["status"],
     )  # fmt: skip
     _storage_arg(status)
     status.add_argument(
@@ -374,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _leaderboard_args(status, instead_of="the summary")
     status.add_argument(
-        "--model", choices=sorted(BACKEND_MODULES), help="only this model's studies"
+        "--model", choices=sorted(names()), help="only this model's studies"
     )
     status.add_argument(
         "--symbols", nargs="+", metavar="SYMBOL", help="only these symbols' studies"
@@ -398,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make sure each study's current best configurations are confirmed and the "
         "winner test-scored (exactly once, whoever asks), then write the store. Takes the "
         "checkpoint and data folder the study recorded unless given; never creates a study.",
-        epilog=EXAMPLES["export"],
+        epilog=examples["export"],
     )  # fmt: skip
     _model_args(export, symbols="many")
     _storage_arg(export)
@@ -421,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for a study's validation or test window), with the exported winner or settings given "
         "as --param NAME=VALUE. With --window validation and --seed <study seed> it reproduces "
         "a trial's stored val_forecasts bit for bit.",
-        epilog=EXAMPLES["forecast"],
+        epilog=examples["forecast"],
     )  # fmt: skip
     _model_args(forecast, symbols="one")
     source = forecast.add_mutually_exclusive_group(required=True)
@@ -445,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard", help="optuna-dashboard on the same database",
         description="Serve optuna-dashboard on the studies' database. It binds 127.0.0.1 unless "
         "told otherwise; --read-only refuses its write routes (delete study, tell, notes).",
-        epilog=EXAMPLES["dashboard"],
+        epilog=examples["dashboard"],
     )  # fmt: skip
     _storage_arg(dashboard)
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind")
@@ -464,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cache", help="the stage-1 cache on disk: info, clear",
         description="The folder where the models' forward passes are kept for every study, "
         "period and worker on this machine (--cache-dir on launch, export and forecast).",
-        epilog=EXAMPLES["cache"],
+        epilog=examples["cache"],
     )  # fmt: skip
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, parser_class=Parser)
     for name, text in (
@@ -475,21 +512,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     checkpoint = commands.add_parser(
         "checkpoint", help="checkpoint tools",
-        description="Checkpoint tools.", epilog=EXAMPLES["init"],
+        description="Checkpoint tools.", epilog=examples["init"],
     )  # fmt: skip
     checkpoint_commands = checkpoint.add_subparsers(
         dest="checkpoint_command", required=True, parser_class=Parser
     )
+    tools: dict[str, tuple[str, CheckpointTool]] = {
+        s.name: (s.title, s.checkpoints) for s in specs() if s.checkpoints is not None
+    }
+    layouts: dict[str, list[str]] = {}
+    for title, tool in tools.values():
+        layouts.setdefault(tool.layout, []).append(title)
     init = checkpoint_commands.add_parser(
         "init", help="write a randomly initialised checkpoint",
-        description="Write a randomly initialised checkpoint in the published layout "
-        "(config.json + model.safetensors; Kronos: model/ and tokenizer/). Its forecasts are "
-        "meaningless; its code paths and costs are real (tests, quick start, benchmarks).",
-        epilog=EXAMPLES["init"],
+        description="Write a randomly initialised checkpoint in the published layout ("
+        + "; ".join(f"{', '.join(titles)}: {layout}" for layout, titles in layouts.items())
+        + "). Its "
+        "forecasts are meaningless; its code paths and costs are real (tests, quick start, "
+        "benchmarks).",
+        epilog=examples["init"],
     )  # fmt: skip
-    init.add_argument(
-        "--arch", required=True, choices=["chronos2", "kronos", "toto"], help="architecture"
-    )
+    init.add_argument("--arch", required=True, choices=sorted(tools), help="architecture")
     init.add_argument(
         "--preset", default="tiny",
         help="tiny (seconds on a CPU) or base (the published base shapes)",

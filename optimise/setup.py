@@ -10,6 +10,7 @@ from objectives.bars import Bars, check_symbol, list_symbols, load_bars
 from objectives.disk_cache import DiskCache, open_cache
 from objectives.evaluator import load_backend
 from objectives.exceptions import DataError
+from objectives.registry import spec as model_spec
 from objectives.tasks import Task, parse_columns, resolve_horizon
 from objectives.windows import WindowSpec, split
 from studies.context import StudyContext
@@ -81,11 +82,11 @@ def contexts(args: argparse.Namespace, bars: list[Bars] | None = None) -> list[S
     ``bars``: the symbols' data, already checked against the windows (a sweep's)."""
     spec = window_spec(args)
     bars = checked_bars(args, spec) if bars is None else bars
+    from optimise.sources import launch_sources, model_sources
+
     backend = load_backend(
-        args.model, checkpoint=args.checkpoint, tokenizer=args.tokenizer, device=args.device,
-        disk_cache=disk_cache(args),
-    )  # fmt: skip
-    from optimise.sources import launch_sources
+        args.model, **model_sources(args), device=args.device, disk_cache=disk_cache(args)
+    )
 
     sources = launch_sources(args)
     chunk = prune_chunk(args)
@@ -113,9 +114,10 @@ PRUNE_CHUNK = 5  # validation windows per pruning step
 
 
 def prune_chunk(args: argparse.Namespace) -> int:
-    """``--prune``: ``auto`` prunes Kronos (trials whose cost is the model's cold stage 1), not
-    Toto (a warm Toto trial costs less than the storage writes a report adds)."""
+    """``--prune``: ``auto`` prunes the models whose registry entry says so (those whose trial
+    cost is the model's cold stage 1, not those whose warm trial costs less than the storage
+    writes a report adds)."""
     mode = getattr(args, "prune", "off")
-    if mode == "on" or (mode == "auto" and args.model == "kronos"):
+    if mode == "on" or (mode == "auto" and model_spec(args.model).prune_by_default):
         return PRUNE_CHUNK
     return 0

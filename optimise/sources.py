@@ -1,6 +1,7 @@
 """Where a study's model and data came from, so later commands need not repeat them.
 
-``launch`` records the checkpoint, tokenizer and data folder it was given (study attr
+``launch`` records the checkpoint, the model's other sources (each model's registry entry
+names them, e.g. a tokenizer) and the data folder it was given (study attr
 ``sources``, and ``metadata.sources`` in the exported record). ``launch``, ``export`` and
 ``forecast`` fill any of them the user did not pass from the study (or, with ``--from-store``,
 from the record); ``export`` and ``forecast`` warn when a passed one differs from what the
@@ -16,22 +17,30 @@ from pathlib import Path
 from typing import Any
 
 from objectives.bars import check_symbol
+from objectives.registry import source_keys
 from optimise.setup import window_spec
 from studies.attrs import StudyAttrs
 from studies.context import study_name
 
 DEFAULT_DATA_DIR = "trainingdata"
-KEYS = ("checkpoint", "tokenizer", "data_dir")
+
+
+def keys() -> tuple[str, ...]:
+    """Every source: the registered models' (``checkpoint`` first), then ``data_dir``."""
+    return (*source_keys(), "data_dir")
+
+
+def model_sources(args: argparse.Namespace) -> dict[str, str | None]:
+    """The model sources ``args`` holds (every registered model's keys; a model reads its own):
+    the keywords of :func:`objectives.registry.load_backend`."""
+    return {key: getattr(args, key, None) for key in source_keys()}
 
 
 def launch_sources(args: argparse.Namespace) -> dict[str, str | None]:
     """What ``launch`` records: absolute paths for local folders, hub ids as given."""
     data_dir = args.data_dir or DEFAULT_DATA_DIR
-    return {
-        "checkpoint": _absolute(args.checkpoint),
-        "tokenizer": _absolute(args.tokenizer),
-        "data_dir": str(Path(data_dir).resolve()),
-    }
+    recorded = {key: _absolute(value) for key, value in model_sources(args).items()}
+    return {**recorded, "data_dir": str(Path(data_dir).resolve())}
 
 
 def fill_from(
@@ -46,7 +55,7 @@ def fill_from(
     Returns the sources taken, by key."""
     recorded = recorded or {}
     taken: dict[str, str] = {}
-    for key in KEYS:
+    for key in keys():
         given, kept = getattr(args, key, None), recorded.get(key)
         if given is None:
             setattr(args, key, kept)

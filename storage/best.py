@@ -35,10 +35,6 @@ BEST = "best"
 MAXIMISED = frozenset({"direction_accuracy"})
 
 _OLDEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
-#: the models whose ``pct_return_mae`` the trading code's selection writes as flat keys
-#: (``metadata.<model>_pct_return_mae``, one keyword each in :func:`choose`); every compared
-#: model's is in the map
-FLAT_MODELS = ("kronos", "toto", "chronos2")
 
 
 @dataclass(frozen=True)
@@ -160,13 +156,17 @@ def _score(record: Record, objective: str) -> float | None:
     return float(value)
 
 
-def choose(entries: Sequence[Entry], store: str) -> Record | None:
+def choose(
+    entries: Sequence[Entry], store: str, flat_models: Sequence[str] = ()
+) -> Record | None:
     """The best record (with what ``best/`` adds) among comparable model records, or ``None``.
 
     Comparable records compete on the validation value of the anchor's objective (lowest wins,
     highest for a maximised metric; ties: the model name). Every other file is listed under
     ``metadata.best_selection.excluded`` with the reason. ``store`` is the store as given, for
-    ``config_path``.
+    ``config_path``. ``flat_models``: the models whose ``pct_return_mae`` the trading code's
+    selection writes as flat keys (``metadata.<model>_pct_return_mae``, in this order; the
+    registry's ``flat_selection_models``); every compared model's is in the map.
     """
     ours = [(e, e.record) for e in sorted(entries, key=lambda e: e.model) if e.record is not None]
     if not ours:
@@ -221,14 +221,15 @@ def choose(entries: Sequence[Entry], store: str) -> Record | None:
         candidate_pct[entry.model] = record.validation.return_mae if value is None else value
     winning_value = next(score for score, entry, _ in candidates if entry is winner)
     others = [value for model, value in candidate_pct.items() if model != winner.model]
-    current = best.metadata  # a model that was not compared keeps its flat key
     metadata = dataclasses.replace(
         best.metadata,
         selection_metric=selection_metric(objective),
         selection_value=winning_value,
-        kronos_pct_return_mae=candidate_pct.get("kronos", current.kronos_pct_return_mae),
-        toto_pct_return_mae=candidate_pct.get("toto", current.toto_pct_return_mae),
-        chronos2_pct_return_mae=candidate_pct.get("chronos2", current.chronos2_pct_return_mae),
+        model_pct_return_mae={  # a model that was not compared keeps its flat key
+            **(best.metadata.model_pct_return_mae or {}),
+            **{m: candidate_pct[m] for m in flat_models if m in candidate_pct},
+        }
+        or None,
         candidate_pct_return_mae=candidate_pct,
         improvement_pct=improvement_pct(candidate_pct[winner.model], others),
         best_selection=selection,

@@ -11,6 +11,8 @@ documents every key. Invariants:
   ``null``. A field that may be ``null`` in the file has no default.
 * :meth:`Record.from_json` accepts exactly that shape, unknown keys refused, and raises a
   one-line :class:`StorageError` naming the key otherwise; ``Record.from_json(r.to_json()) == r``.
+  A map the trading code writes as flat keys (``metadata.<model>_pct_return_mae``) is one field
+  (:func:`_flattened`): its keys are those of the object that end in its suffix.
 * ``config`` stays the trading code's JSON mapping, checked only to be JSON with a string
   ``name``: what its settings mean belongs to the models. Imports nothing of ours but
   :mod:`storage.exceptions`.
@@ -159,11 +161,24 @@ def _optional(check: _Check[T]) -> T | None:
 
 
 def _dump_part(part: _Part) -> JSONObject:
-    return {
-        f.name: _dump(getattr(part, f.name))
-        for f in fields(part)
-        if not (f.default is None and getattr(part, f.name) is None)
-    }
+    """A part's fields by name (unset optional ones left out; a flattened map as its keys)."""
+    out: JSONObject = {}
+    for f in fields(part):
+        item = getattr(part, f.name)
+        if f.default is None and item is None:
+            continue
+        suffix = f.metadata.get("flattened")
+        if suffix is None:
+            out[f.name] = _dump(item)
+        else:
+            out.update({f"{key}{suffix}": _dump(v) for key, v in item.items()})
+    return out
+
+
+def _flattened(suffix: str, check: _Check[float]) -> Mapping[str, float] | None:
+    """An optional map written as one key per entry, ``<entry><suffix>``, where the field
+    stands: every key of the object that ends in ``suffix`` and is no field's own."""
+    return field(default=None, metadata={"check": check, "flattened": suffix})
 
 
 def _dump(value: object) -> JSONValue:
@@ -189,11 +204,21 @@ class _Part:
         if not isinstance(value, Mapping):
             raise _wrong(value, where, "an object")
         known = {f.name: f for f in fields(cls)}
+        flat = {f.metadata["flattened"]: f for f in known.values() if "flattened" in f.metadata}
+        given: dict[str, object] = {}
         for key in value:
-            if key not in known:
+            if key in known:
+                continue
+            suffix = next((s for s in flat if str(key).endswith(s) and key != s), None)
+            if suffix is None:
                 raise StorageError(f"unknown key {_join(where, key)}")
-        given = {}
+            entries = given.setdefault(flat[suffix].name, {})
+            assert isinstance(entries, dict)
+            check = flat[suffix].metadata["check"]
+            entries[str(key).removesuffix(suffix)] = check(value[key], _join(where, key))
         for name, spec in known.items():
+            if "flattened" in spec.metadata:
+                continue
             if name in value:
                 given[name] = spec.metadata["check"](value[name], _join(where, name))
             elif spec.default is MISSING:
@@ -433,14 +458,14 @@ class Metadata(_Part):
     warnings: tuple[str, ...] | None = _optional(_array(_str))
     #: in ``best/`` only, the trading code's keys: what the choice compared
     #: (``validation_<metric>``; ``validation_pct_return_mae`` for ``return_mae``), the winner's
-    #: value of it, each compared model's validation ``pct_return_mae`` (flat for the trading
-    #: code's three models, and as a map), and how much lower the winner's is than the
-    #: runner-up's, in percent of it (``storage.best.improvement_pct``)
+    #: value of it, each compared model's validation ``pct_return_mae`` (flat,
+    #: ``<model>_pct_return_mae``, for the models the trading code's selection writes so, and
+    #: as a map), and how much lower the winner's is than the runner-up's, in percent of it
+    #: (``storage.best.improvement_pct``)
     selection_metric: str | None = _optional(_str)
     selection_value: float | None = _optional(_number)
-    kronos_pct_return_mae: float | None = _optional(_number)
-    toto_pct_return_mae: float | None = _optional(_number)
-    chronos2_pct_return_mae: float | None = _optional(_number)
+    #: model -> its ``<model>_pct_return_mae`` key's value
+    model_pct_return_mae: Mapping[str, float] | None = _flattened("_pct_return_mae", _number)
     candidate_pct_return_mae: Mapping[str, float] | None = _optional(_number_map)
     improvement_pct: float | None = _optional(_number)
     best_selection: BestSelection | None = _optional(_part(BestSelection))

@@ -89,6 +89,8 @@ class Publish:
 
     promote: bool = False
     replace_foreign: bool = False
+    #: the models whose ``pct_return_mae`` ``best/`` writes as flat keys (``storage.best``)
+    flat_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ def _model_records(store: Path, symbol: str) -> list[choice.Entry]:
 
 
 def _refresh_best(
-    store: Path, symbol: str, replace_foreign: bool, label: str
+    store: Path, symbol: str, replace_foreign: bool, label: str, flat_models: tuple[str, ...]
 ) -> tuple[Path | None, Summary | None, list[str]]:
     """Recompute ``best/<SYMBOL>.json`` from the live model records; caller holds the lock."""
     entries = _model_records(store, symbol)
@@ -300,7 +302,7 @@ def _refresh_best(
         for e in entries
         if e.foreign is not None
     ]
-    best = choice.choose(entries, label)
+    best = choice.choose(entries, label, flat_models)
     path = record_path(store, BEST, symbol)
     old = read_old(path)
     if best is None:
@@ -318,8 +320,15 @@ def _refresh_best(
     return path, replaced, [*notes, *([note] if note else [])]
 
 
-def update_best(store: Path, symbol: str, *, replace_foreign: bool = False) -> Path | None:
-    """Rewrite ``best/<SYMBOL>.json`` from the live model records (see :mod:`storage.best`).
+def update_best(
+    store: Path,
+    symbol: str,
+    *,
+    replace_foreign: bool = False,
+    flat_models: tuple[str, ...] = (),
+) -> Path | None:
+    """Rewrite ``best/<SYMBOL>.json`` from the live model records (see :mod:`storage.best`;
+    ``flat_models`` as :attr:`Publish.flat_models`).
 
     Returns its path, or ``None`` when there is no usable record of ``symbol`` (then an
     existing best file is left alone). Idempotent: an unchanged best file is not rewritten.
@@ -330,7 +339,7 @@ def update_best(store: Path, symbol: str, *, replace_foreign: bool = False) -> P
     if not store.is_dir():
         raise StorageError(f"store path {store} is a file, not a folder; {STORE_HINT}")
     with symbol_lock(store, symbol):
-        path, _, _ = _refresh_best(store, symbol, replace_foreign, str(store))
+        path, _, _ = _refresh_best(store, symbol, replace_foreign, str(store), flat_models)
     return path
 
 
@@ -390,7 +399,7 @@ def write_record(
         else:
             notes.append(f"{path}: {why}; this study's record: {study_path}")
         best_path, best_replaced, best_notes = _refresh_best(
-            store, symbol, publish.replace_foreign, str(store)
+            store, symbol, publish.replace_foreign, str(store), publish.flat_models
         )
         if why is not None:  # the live file is named once
             best_notes = [n for n in best_notes if not n.startswith(f"{path}:")]

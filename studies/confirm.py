@@ -39,7 +39,7 @@ class Candidate:
     first_pass: dict[str, float]  # each metric the trial recorded, on the search's seed set
     #: one per confirmation seed: each metric, and ``<column>/<metric>`` per column
     draws: list[dict[str, float]] = field(default_factory=list)
-    #: a deterministic model (Chronos-2): every seed set scores the same, one draw, no spread
+    #: a deterministic model: every seed set scores the same, one draw, no spread
     deterministic: bool = False
 
     def mean(self, metric: str) -> float:
@@ -97,8 +97,7 @@ def confirm(ctx: StudyContext, trials: list[FrozenTrial], draws: int) -> list[Ca
             for seed in seeds
         ]
         draws_of = [_flat(s.metrics) for s in scored]
-        deterministic = bool(getattr(ctx.backend, "deterministic", False))
-        out.append(Candidate(trial.number, settings, first, draws_of, deterministic))
+        out.append(Candidate(trial.number, settings, first, draws_of, ctx.deterministic))
     return out
 
 

@@ -8,9 +8,13 @@ from typing import Any
 from objectives.bars import Bars
 from objectives.evaluator import Backend, Evaluator
 from objectives.metrics import METRICS, Metric
+from objectives.registry import find, trading_config_name
+from objectives.settings import Config
 from objectives.tasks import LEVELS, Task
 from objectives.windows import Windows, WindowSpec, split
 from storage.history import period_tag
+from storage.names import named_config
+from storage.record import JSONValue
 from studies import attrs as keys
 
 #: study attrs of a refreshable study: how many rows its ``data_fingerprint`` covers (so a
@@ -78,6 +82,18 @@ class StudyContext:
     @property
     def model(self) -> str:
         return self.backend.name
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the model's forecasts ignore the seed (its registry entry's capability):
+        confirmation then takes one draw, and its spread is exactly 0."""
+        found = find(self.model)
+        return found is not None and found.capabilities.deterministic
+
+    def named_config(self, config: Config) -> dict[str, JSONValue]:
+        """A record's ``config``: ``config`` (the trading code's keys) with its ``name``, the
+        trading code's where the model's registry entry has a rule for it."""
+        return named_config(self.model, config, trading_config_name(self.model, config))
 
     @property
     def symbol(self) -> str:

@@ -287,8 +287,8 @@ def _score(
     """Measure the round and build its record (:mod:`studies.round_record`);
     ``complete_trials`` is the count its candidates were chosen from. ``before_test`` runs
     once confirmation is done, before anything reads the test window."""
-    # a deterministic backend (Chronos-2) gives every seed set the same score: one draw
-    draws = 1 if getattr(ctx.backend, "deterministic", False) else settings.draws
+    # a deterministic model gives every seed set the same score: one draw
+    draws = 1 if ctx.deterministic else settings.draws
     attrs = settings.retry(lambda: StudyAttrs.of(study))  # read before anything is measured
     confirmed = confirm(ctx, chosen, draws)
     before_test()

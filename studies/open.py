@@ -15,6 +15,7 @@ from optuna.storages import BaseStorage
 
 from objectives.exceptions import DataError
 from objectives.metrics import METRICS
+from objectives.registry import find
 from objectives.seeds import SEED_RANGE, check_seed
 from objectives.settings import Params
 from studies import attrs as keys
@@ -46,14 +47,21 @@ _REFUSAL_HINT = {
     "windows": "the windows differ",
     "checkpoint": "the checkpoint differs",
     "metric": "the metric differs",
-    "search_space": "the search space changed (Toto aggregate specs now mean what the trading "
-    "code's parser reads: lower/upper trimmed means and mean_quantile_mix were reversed before)",
+    "search_space": "the search space changed",
     "model": "the model differs",
     "symbol": "the symbol differs",
     "task": "the forecast task differs (series, columns, horizon or path scoring)",
     "evaluation": "it was scored under older rules (per-trial seeds, batch-dependent forecasts), "
     "so its values are not comparable with new trials",
 }
+
+
+def _refusal_hint(key: str, model: str) -> str:
+    """Why a study whose identity attr ``key`` differs is not resumed (for the search space,
+    with the model's own account of how its space changed)."""
+    hint = _REFUSAL_HINT[key]
+    found = find(model) if key == "search_space" else None
+    return f"{hint} ({found.space_history})" if found and found.space_history else hint
 
 
 def open_study(
@@ -160,7 +168,7 @@ def _check_identity(
         if _canonical(stored) != _canonical(value):
             what = "refusing to resume" if resuming else "cannot export"
             raise StudyError(
-                f"{what} study {ctx.name}: {_REFUSAL_HINT[key]} "
+                f"{what} study {ctx.name}: {_refusal_hint(key, ctx.model)} "
                 f"(stored {_shown(stored)}, now {_shown(value)}); use another --storage or "
                 f"delete the study: {delete_hint(ctx.name, storage_label)}"
             )

@@ -19,7 +19,6 @@ from objectives.latency import Latency
 from objectives.metrics import METRIC_NAMES, METRICS, Metrics
 from objectives.sanity import record_warnings
 from objectives.significance import diebold_mariano, per_target_loss
-from storage.names import named_config
 from storage.record import (
     Forecasts,
     JSONValue,
@@ -111,7 +110,7 @@ def build_record(
     record = Record(
         symbol=ctx.symbol,
         model=ctx.model,
-        config=named_config(ctx.model, best.settings.to_config()),
+        config=ctx.named_config(best.settings.to_config()),
         validation=validation,
         test=window_scores(test, ctx.metric, ctx.spec.horizon,
                            measured.test_latency.latency_s, test_paired["naive"],
@@ -188,7 +187,7 @@ def _selection(
         f"common to every trial) re-scored on {draws} fresh seed sets; the lowest "
         f"mean {ctx.metric} wins; the first pass is not part of the mean"
     )
-    if getattr(ctx.backend, "deterministic", False):
+    if ctx.deterministic:
         method += " (a deterministic model: every seed set scores the same, so one draw)"
     return Selection(
         method=method,

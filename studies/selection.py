@@ -21,7 +21,6 @@ from objectives.evaluator import Scored
 from objectives.latency import live_latency
 from objectives.metrics import Metrics
 from objectives.significance import ALPHA, diebold_mariano
-from storage.names import named_config
 from storage.record import JSONObject, Paired, Record, Scores
 from studies.context import StudyContext
 from studies.window_scores import window_scores
@@ -104,7 +103,7 @@ def select(
     )
     return dataclasses.replace(
         record,
-        config=named_config(ctx.model, default.to_config()),
+        config=ctx.named_config(default.to_config()),
         validation=scores[0],
         test=scores[1],
         metadata=metadata,

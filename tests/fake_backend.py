@@ -18,12 +18,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from objectives.bars import Bars
-from objectives.evaluator import BACKEND_MODULES, window_seed
+from objectives.evaluator import window_seed
 from objectives.forecasts import Draws, Forecast
+from objectives.registry import BackendSpec, Sources, register
 from objectives.settings import check_keys
 from objectives.tasks import LEVELS, Task
 
-BACKEND_MODULES.setdefault("fake", __name__)
+register("fake", __name__)
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,13 @@ class FakeBackend:
         return self
 
 
-def load(
-    checkpoint: str | None = None,
-    tokenizer: str | None = None,
-    device: str = "cpu",
-    disk_cache: object = None,  # no stage 1 to keep
-):
-    return FakeBackend(checkpoint)
+def load(sources: Sources, device: str, disk_cache: object) -> FakeBackend:
+    return FakeBackend(sources.get("checkpoint"))  # no stage 1 to keep on disk
+
+
+SPEC = BackendSpec(
+    name="fake", title="Fake", default_checkpoint="fake-model", load=load, space=lambda: SPACE
+)
 
 
 if __name__ == "__main__":  # run the CLI with this backend registered

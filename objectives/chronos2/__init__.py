@@ -1,10 +1,18 @@
-"""The Chronos-2 backend: deterministic two-stage evaluator (docs/design-notes.md), its space."""
+"""The Chronos-2 backend: deterministic two-stage evaluator (docs/design-notes.md), its space.
+
+Importing the package is cheap (its registry entry, :mod:`objectives.chronos2.spec`, is read
+without the model or the ``chronos`` package); the names below are imported on first use.
+"""
 
 from __future__ import annotations
 
-from objectives.chronos2.evaluator import Chronos2Backend, Chronos2Evaluator, level_weights
-from objectives.chronos2.space import Chronos2Settings, Chronos2Space
-from objectives.disk_cache import DiskCache
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from objectives.chronos2.evaluator import Chronos2Backend, Chronos2Evaluator, level_weights
+    from objectives.chronos2.space import Chronos2Settings, Chronos2Space
+    from objectives.disk_cache import DiskCache
 
 __all__ = [
     "SPACE",
@@ -16,19 +24,32 @@ __all__ = [
     "load",
 ]
 
-#: the search space and settings type, usable without loading the model
-SPACE = Chronos2Space()
+_LAZY = {
+    "Chronos2Backend": "objectives.chronos2.evaluator",
+    "Chronos2Evaluator": "objectives.chronos2.evaluator",
+    "level_weights": "objectives.chronos2.evaluator",
+    "Chronos2Settings": "objectives.chronos2.space",
+    "Chronos2Space": "objectives.chronos2.space",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SPACE":  # the search space and settings type, usable without loading the model
+        from objectives.chronos2.spec import space
+
+        return space()
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(
-    checkpoint: str | None = None,
-    tokenizer: str | None = None,
-    device: str = "cpu",
-    disk_cache: DiskCache | None = None,
+    checkpoint: str | None = None, device: str = "cpu", disk_cache: DiskCache | None = None
 ) -> Chronos2Backend:
-    """Load Chronos-2 (``None``: ``amazon/chronos-2``); ``tokenizer`` is unused."""
+    """Load Chronos-2 (``None``: ``amazon/chronos-2``)."""
     from models.checkpoint import identity
     from models.chronos2 import DEFAULT_CHECKPOINT, load_pipeline
+    from objectives.chronos2.evaluator import Chronos2Backend
 
     model_id = str(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     pipeline = load_pipeline(model_id, device=device)

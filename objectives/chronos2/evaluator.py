@@ -50,8 +50,6 @@ class Chronos2Backend:
     """One loaded Chronos-2 pipeline and its stage-1 cache."""
 
     name: ClassVar[str] = "chronos2"
-    #: one forward pass fixes the forecast: no seed changes it (confirmation takes one draw)
-    deterministic: ClassVar[bool] = True
 
     def __init__(
         self,

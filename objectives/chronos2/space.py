@@ -17,9 +17,10 @@ Optuna params:
 
 The config is in the trading code's keys: ``{"context_length": 512, "quantile_levels": [0.1,
 0.5, 0.9], "aggregation": "median", "use_multivariate": false}``. ``prediction_length`` is not
-written (the record's ``windows.forecast_horizon`` is the study's horizon; the trading code runs
-at least 2 steps, and any length up to the 16-step output patch gives the same quantiles: one
-patch is predicted); a config that has one is accepted.
+written (the record's ``windows.forecast_horizon`` is the study's horizon, 7 steps under the
+trading task as the trading code's backtest runs it; any length up to the 16-step output patch
+gives the same quantiles of each step: one patch is predicted); a config that has one is
+accepted.
 """
 
 from __future__ import annotations

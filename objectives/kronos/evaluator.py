@@ -40,6 +40,7 @@ from objectives.evaluator import BoundEvaluator, window_seed
 from objectives.forecasts import Draws, Forecast
 from objectives.kronos.paths import sample_paths, step_contexts
 from objectives.kronos.space import KronosSettings, KronosSpace
+from objectives.kronos.spec import AMOUNT_FILL
 from objectives.kronos.stages import (
     Stage1,
     StepContext,
@@ -104,7 +105,7 @@ class KronosEvaluator(BoundEvaluator[KronosSettings, Stage1]):
             backend.space, backend.stage1_cache, bars, task, horizon, backend.stage1_disk
         )
         self.backend = backend
-        self.amount_fill = "close" if task.spec.kronos_amount == "volume * close" else "mean"
+        self.amount_fill = "close" if AMOUNT_FILL[task.name] == "volume * close" else "mean"
         self.x = features(bars.prices, bars.volume, bars.amount, self.amount_fill)  # (N, 6)
         self.stamp = time_features(bars.timestamps)  # (N, 5) float32
         self._future_stamps: dict[tuple[int, int], torch.Tensor] = {}

@@ -1,11 +1,19 @@
-"""The Toto backend: two-stage evaluator (docs/design-notes.md), aggregation specs, search space."""
+"""The Toto backend: two-stage evaluator (docs/design-notes.md), aggregation specs, search space.
+
+Importing the package is cheap (its registry entry, :mod:`objectives.toto.spec`, is read
+without the model); the names below are imported on first use.
+"""
 
 from __future__ import annotations
 
-from objectives.disk_cache import DiskCache
-from objectives.toto.aggregation import Aggregate, aggregate, parse
-from objectives.toto.evaluator import TotoBackend, TotoEvaluator
-from objectives.toto.space import TotoSettings, TotoSpace
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from objectives.disk_cache import DiskCache
+    from objectives.toto.aggregation import Aggregate, aggregate, parse
+    from objectives.toto.evaluator import TotoBackend, TotoEvaluator
+    from objectives.toto.space import TotoSettings, TotoSpace
 
 __all__ = [
     "SPACE",
@@ -19,20 +27,34 @@ __all__ = [
     "parse",
 ]
 
+_LAZY = {
+    "Aggregate": "objectives.toto.aggregation",
+    "aggregate": "objectives.toto.aggregation",
+    "parse": "objectives.toto.aggregation",
+    "TotoBackend": "objectives.toto.evaluator",
+    "TotoEvaluator": "objectives.toto.evaluator",
+    "TotoSettings": "objectives.toto.space",
+    "TotoSpace": "objectives.toto.space",
+}
 
-#: the search space and settings type, usable without loading the model
-SPACE = TotoSpace()
+
+def __getattr__(name: str) -> Any:
+    if name == "SPACE":  # the search space and settings type, usable without loading the model
+        from objectives.toto.spec import space
+
+        return space()
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(
-    checkpoint: str | None = None,
-    tokenizer: str | None = None,
-    device: str = "cpu",
-    disk_cache: DiskCache | None = None,
+    checkpoint: str | None = None, device: str = "cpu", disk_cache: DiskCache | None = None
 ) -> TotoBackend:
-    """Load Toto (``None``: ``Datadog/Toto-Open-Base-1.0``); ``tokenizer`` is unused."""
+    """Load Toto (``None``: ``Datadog/Toto-Open-Base-1.0``)."""
     from models.checkpoint import identity
     from models.toto import DEFAULT_CHECKPOINT, load_model
+    from objectives.toto.evaluator import TotoBackend
 
     model_id = str(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     model = load_model(model_id, device=device)

@@ -41,6 +41,7 @@ from objectives.exceptions import DataError
 from objectives.forecasts import Draws, Forecast
 from objectives.tasks import LEVELS, PRICE_COLUMNS, Task
 from objectives.toto.space import DEFAULT_MAX_CONTEXT, TotoSettings, TotoSpace
+from objectives.toto.spec import SERIES
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class TotoEvaluator(BoundEvaluator[TotoSettings, torch.Tensor]):
                 f"{self.horizon} is longer"
             )
         self.dtype = next(backend.model.parameters()).dtype
-        self.percent = task.spec.toto_series == "percent_change"
+        self.percent = SERIES[task.name] == "percent_change"
         #: per column: the series Toto reads (float64) and its context as the model's dtype
         self.series = {c: self._series(c) for c in task.columns}
         self.inputs = {c: torch.as_tensor(v, dtype=self.dtype) for c, v in self.series.items()}

@@ -156,3 +156,26 @@ def test_the_search_proposes_only_what_the_trading_code_runs():
         seen.add(config["context_length"])
         study.tell(trial, 0.0)
     assert seen == set(CONTEXT_LENGTHS)
+
+
+#: the path the trading code asks Chronos-2 for, transcribed from lee101/stock-prediction at
+#: c059b75e, ``backtest_test3_inline.py:2785-2797``::
+#:
+#:     chronos2_result = chronos2_wrapper.predict_ohlc(
+#:         context_df=chronos2_df.copy(), symbol=symbol,
+#:         prediction_length=7,                                   # line 2787
+#:         ...)
+#:     median_frame = chronos2_result.quantile_frames.get(0.5)
+#:     pred_values = median_frame[key_to_predict.lower()].values
+#:     chronos2_abs = float(pred_values[-1])                      # line 2797: the 7th step
+TRADING_PREDICTION_LENGTH = 7
+
+
+def test_the_trading_task_scores_the_path_the_trading_code_asks_for():
+    from objectives.registry import spec
+    from objectives.tasks import resolve_horizon
+
+    assert spec("chronos2").default_horizon("trading") == TRADING_PREDICTION_LENGTH
+    assert resolve_horizon(TRADING, "chronos2", None) == TRADING_PREDICTION_LENGTH
+    assert resolve_horizon(LEVELS, "chronos2", None) == 1
+    assert resolve_horizon(TRADING, "chronos2", 1) == 1  # --horizon still chooses

@@ -27,6 +27,9 @@ def test_init_launch_and_the_record_in_the_trading_codes_keys(workdir, capsys):
     record = json.loads((workdir / "store/chronos2/AAPL.json").read_text())
     config = record["config"]
     assert record["model"] == "chronos2"
+    # the trading code's 7-step path (tests/objectives/test_chronos2.py cites its line)
+    assert record["windows"]["forecast_horizon"] == 7
+    assert record["metadata"]["study_name"] == "chronos2:AAPL:v5-t3-h7:trading"
     assert set(config) == {"name", "context_length", "quantile_levels", "aggregation",
                            "use_multivariate"}  # fmt: skip
     assert config["context_length"] in (128, 256, 512, 1024, 2048)

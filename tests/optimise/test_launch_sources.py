@@ -49,4 +49,5 @@ def test_launch_help_says_the_folders_come_from_the_study(capsys: pytest.Capture
         build_parser().parse_args(["launch", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: the folder the study recorded at launch, else trainingdata)" in text
-    assert "(default: the study's, else Datadog/Toto-Open-Base-1.0" in text
+    assert "(default: the study's, else the published NeoQuasar/Kronos-base (Kronos), " in text
+    assert "Datadog/Toto-Open-Base-1.0 (Toto)" in text

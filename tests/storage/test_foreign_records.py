@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from objectives.metrics import METRICS
+from objectives.registry import trading_config_name
 from storage.best import MAXIMISED, Entry, choose, displaces
 from storage.exceptions import StorageError
 from storage.foreign import Foreign, parse
@@ -365,13 +366,18 @@ def test_export_and_status_show_the_trading_codes_records_and_leave_them_intact(
 
 
 def test_config_names_follow_the_trading_codes_style() -> None:
-    """The names of its real records, rebuilt from their settings."""
+    """The names of its real records, rebuilt from their settings (each model's rule is in its
+    registry entry; others get the generic name)."""
     toto = trading_best()["config"]
-    assert config_name("toto", {k: v for k, v in toto.items() if k != "name"}) == toto["name"]
+    settings = {k: v for k, v in toto.items() if k != "name"}
+    assert trading_config_name("toto", settings) == toto["name"]
     kronos = trading_kronos()["config"]
-    assert config_name("kronos", {k: v for k, v in kronos.items() if k != "name"}) == kronos["name"]
-    assert config_name("toto", {"num_samples": 2048, "samples_per_batch": 512,
-                                "aggregate": "trimmed_mean_0.10"}) == (
+    settings = {k: v for k, v in kronos.items() if k != "name"}
+    assert trading_config_name("kronos", settings) == kronos["name"]
+    assert trading_config_name("toto", {"num_samples": 2048, "samples_per_batch": 512,
+                                        "aggregate": "trimmed_mean_0.10"}) == (
         "toto_opt_trimmed_mean_0.10_2048_spb512"
     )  # fmt: skip
+    assert trading_config_name("toto", {"num_samples": 2048}) is None  # not the trading keys
+    assert trading_config_name("fake", {"drift": 0.001, "noise": 0.0}) is None
     assert config_name("fake", {"drift": 0.001, "noise": 0.0}) == "fake_opt_drift0.001_noise0"

@@ -23,8 +23,7 @@ SCHEMA_DOC = REPO / "docs" / "store-schema.md"
 #: keys only ``best/`` records carry
 BEST_ONLY = (
     "best_selection", "config_path", "selection_metric", "selection_value",
-    "candidate_pct_return_mae", "improvement_pct", "kronos_pct_return_mae",
-    "toto_pct_return_mae", "chronos2_pct_return_mae",
+    "candidate_pct_return_mae", "improvement_pct", "<model>_pct_return_mae",
 )  # fmt: skip
 #: keys an export of this version writes only when they apply: horizon > 1 (``per_step``),
 #: impossible forecasts (``warnings``), a re-export after more trials (``updated_at``)
@@ -72,6 +71,9 @@ def declared(cls: type = Record, prefix: str = "") -> Schema:
     for spec in dataclasses.fields(cls):
         path = prefix + spec.name
         optional = spec.default is None
+        if "flattened" in spec.metadata:  # one key per model: ``<model><suffix>``, a number
+            schema[f"{prefix}<model>{spec.metadata['flattened']}"] = ("number", "optional")
+            continue
         kind, nested = _doc_type(hints[spec.name], optional)
         schema[path] = (kind, "optional" if optional else "required")
         if nested is not None:
@@ -98,7 +100,10 @@ def check_keys(obj: dict, schema: Schema, prefix: str = "", *, every: bool) -> I
     children = {
         p[len(prefix) :]: spec
         for p, spec in schema.items()
-        if p.startswith(prefix) and re.fullmatch(r"[a-z_]+", p[len(prefix) :])
+        if p.startswith(prefix) and re.fullmatch(r"[a-z_<>]+", p[len(prefix) :])
+    }
+    patterns = {
+        re.compile(key.replace("<model>", "[a-z0-9]+")): key for key in children if "<" in key
     }
     for key, (_, required) in children.items():
         wanted = required == "required" or (every and key not in BEST_ONLY + SOMETIMES)
@@ -106,6 +111,8 @@ def check_keys(obj: dict, schema: Schema, prefix: str = "", *, every: bool) -> I
             yield f"missing {prefix}{key}"
     for key, value in obj.items():
         path = prefix + key
+        if key not in children:
+            key = next((p for r, p in patterns.items() if r.fullmatch(key)), key)
         if key not in children:
             yield f"undocumented {path}"
             continue

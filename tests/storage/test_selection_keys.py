@@ -16,9 +16,13 @@ import math
 
 import pytest
 
-from storage.best import FLAT_MODELS, Entry, choose
+from objectives.registry import flat_selection_models
+from storage.best import Entry, choose
 from storage.record import Record
 from tests.storage.test_foreign_records import ours
+
+#: the trading code's three models, in the order its selection writes their flat keys
+FLAT_MODELS = ("kronos", "toto", "chronos2")
 
 
 def trading_selection(mae: dict[str, float]) -> tuple[str, dict[str, float | None]]:
@@ -56,9 +60,14 @@ CASES = [
 ]
 
 
+def test_the_registry_names_the_trading_codes_flat_keys_in_its_order() -> None:
+    assert flat_selection_models() == FLAT_MODELS
+
+
 @pytest.mark.parametrize("mae", CASES)
 def test_best_carries_the_trading_codes_selection_keys(mae: dict[str, float]) -> None:
-    chosen = choose([Entry(m, record=record(m, v)) for m, v in mae.items()], "hyperparams")
+    entries = [Entry(m, record=record(m, v)) for m, v in mae.items()]
+    chosen = choose(entries, "hyperparams", flat_selection_models())
     assert chosen is not None
     model, expected = trading_selection(mae)
     assert chosen.model == model  # return_mae studies: the same choice as the trading code's
@@ -70,7 +79,8 @@ def test_best_carries_the_trading_codes_selection_keys(mae: dict[str, float]) ->
 
 
 def test_the_real_aapl_improvement() -> None:
-    got = written(choose([Entry(m, record=record(m, v)) for m, v in CASES[0].items()], "s"))
+    entries = [Entry(m, record=record(m, v)) for m, v in CASES[0].items()]
+    got = written(choose(entries, "s", flat_selection_models()))
     assert math.isclose(got["improvement_pct"] or 0.0, 10.676434731754384, rel_tol=1e-12)
 
 
