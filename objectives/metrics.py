@@ -55,9 +55,7 @@ class Outcome:
     def naive(self) -> Outcome:
         """The naive forecast of the same targets: the last value at every step."""
         last = np.broadcast_to(self.last[:, :, None], self.points.shape).copy()
-        point_mass = tuple(
-            Draws(last[w][None], np.ones(1)) for w in range(len(self.origins))
-        )
+        point_mass = tuple(Draws(last[w][None], np.ones(1)) for w in range(len(self.origins)))
         return replace(self, points=last, draws=point_mass)
 
 
@@ -297,6 +295,4 @@ def score_outcome(
             per_column[column][name] = float(row.mean() if path_score == "mean" else row[-1])
         for h in range(horizon):
             per_step[h][name] = float(np.mean(means[:, h]))
-    return Metrics(
-        values, naive_values, per_column, tuple(per_step), per_target, naive_per_target
-    )
+    return Metrics(values, naive_values, per_column, tuple(per_step), per_target, naive_per_target)

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     import optuna
 
 
-
 def _check_launch_flags(args: argparse.Namespace) -> None:
     """Flag ranges, checked before anything is loaded or written."""
     if args.n_trials < 1:

@@ -98,7 +98,9 @@ def serve(
     app = wsgi(storage, artifact_store=artifact_store(storage, artifacts))
     try:
         server: WSGIServer = make_server(
-            host, port, read_only(hide_write_controls(app)) if readonly else app,
+            host,
+            port,
+            read_only(hide_write_controls(app)) if readonly else app,
             handler_class=_QuietHandler,
         )
     except OSError as exc:

@@ -31,9 +31,7 @@ SELECTORS = (
     '.MuiCard-root:has(> .MuiCardActionArea-root svg[data-testid="UploadFileIcon"])',
 )
 STYLESHEET = (
-    '<style id="optimise-read-only">'
-    + ", ".join(SELECTORS)
-    + " { display: none !important; }"
+    '<style id="optimise-read-only">' + ", ".join(SELECTORS) + " { display: none !important; }"
     ' body::after { content: "read-only: writes are refused"; position: fixed; right: 12px;'
     " bottom: 8px; padding: 2px 8px; font: 12px sans-serif; color: #555; background: #eee;"
     " border-radius: 4px; z-index: 2000; }"

@@ -100,8 +100,15 @@ def run_forecast(args: argparse.Namespace) -> int:
         several = len(forecast.columns) > 1 or forecast.horizon > 1
         low, high = (f"{q:.0%}" for q in BAND)
         print_table(
-            ["target", *(["column", "step"] if several else []), "forecast", low, high,
-             "actual", "last" if several else "last close"],  # fmt: skip
+            [
+                "target",
+                *(["column", "step"] if several else []),
+                "forecast",
+                low,
+                high,
+                "actual",
+                "last" if several else "last close",
+            ],  # fmt: skip
             [
                 [
                     r["target_timestamp"],

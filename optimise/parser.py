@@ -410,9 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         "study was exported to)",
     )
     _leaderboard_args(status, instead_of="the summary")
-    status.add_argument(
-        "--model", choices=sorted(names()), help="only this model's studies"
-    )
+    status.add_argument("--model", choices=sorted(names()), help="only this model's studies")
     status.add_argument(
         "--symbols", nargs="+", metavar="SYMBOL", help="only these symbols' studies"
     )

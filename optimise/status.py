@@ -306,9 +306,7 @@ def period_lines(summaries: Iterable[optuna.study.StudySummary]) -> list[str]:
     for base, names in sorted(chains({n: a.attrs for n, a in attrs.items()}).items()):
         if len(names) < 2:
             continue
-        dates = ", ".join(
-            f"{attrs[n].period or split_name(n)[1] or '?'} ({n})" for n in names
-        )
+        dates = ", ".join(f"{attrs[n].period or split_name(n)[1] or '?'} ({n})" for n in names)
         lines.append(f"  {base} periods: {dates}; current {names[-1]}")
     return lines
 

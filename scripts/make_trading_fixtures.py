@@ -62,7 +62,9 @@ KRONOS_SEED = 11
 
 # Toto: target rows o; context = r[1 .. o-1] (length o - 1), whole history, untruncated
 TOTO_COLUMNS = ["Close", "High"]
-TOTO_ORIGINS = np.array([11, 65, 101, 129, 200, 301, 399])  # contexts 10, 64, 100, 128, 199, 300, 398
+TOTO_ORIGINS = np.array(
+    [11, 65, 101, 129, 200, 301, 399]
+)  # contexts 10, 64, 100, 128, 199, 300, 398
 TOTO_NUM_SAMPLES = 16384
 TOTO_SAMPLES_PER_BATCH = 1024
 TOTO_INTERVAL = 60 * 15  # TotoPipeline.predict's default time_interval_seconds

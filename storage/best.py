@@ -156,9 +156,7 @@ def _score(record: Record, objective: str) -> float | None:
     return float(value)
 
 
-def choose(
-    entries: Sequence[Entry], store: str, flat_models: Sequence[str] = ()
-) -> Record | None:
+def choose(entries: Sequence[Entry], store: str, flat_models: Sequence[str] = ()) -> Record | None:
     """The best record (with what ``best/`` adds) among comparable model records, or ``None``.
 
     Comparable records compete on the validation value of the anchor's objective (lowest wins,

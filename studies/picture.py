@@ -185,8 +185,15 @@ def figure(record: Record) -> Any:
         label=f"forecast {int(BAND[0] * 100)}-{int(BAND[1] * 100)}% of samples",
     )  # fmt: skip
     axes.plot(x, data.actual, "o-", color="black", markersize=3, label="actual close")
-    axes.plot(x, data.forecast, "s-", color="tab:blue", markersize=3, zorder=4,
-              label="winner forecast (study seed)")  # fmt: skip (above the default it may equal)
+    axes.plot(
+        x,
+        data.forecast,
+        "s-",
+        color="tab:blue",
+        markersize=3,
+        zorder=4,
+        label="winner forecast (study seed)",
+    )  # fmt: skip (above the default it may equal)
     axes.plot(x, data.naive, "--", color="tab:gray", label="naive (last close)")
     _mark_nonpositive(axes, x, data)
     if data.default is not None:

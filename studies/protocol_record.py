@@ -34,5 +34,6 @@ def record_windows(ctx: StudyContext) -> Windows:
         blocks=tuple(Block(**b) for b in described["blocks"]),
     )
 
+
 def _iso(stamp: np.datetime64) -> str:
     return str(stamp.astype("datetime64[s]")) + "Z"

@@ -86,8 +86,7 @@ def build_record(
     )
     confirmed_metrics = {m: best.mean(m) for m in METRIC_NAMES}
     per_column: dict[str, JSONValue] = {
-        column: {m: best.mean(f"{column}/{m}") for m in METRIC_NAMES}
-        for column in ctx.task.columns
+        column: {m: best.mean(f"{column}/{m}") for m in METRIC_NAMES} for column in ctx.task.columns
     }
     validation = Scores(
         price_mae=best.mean("price_mae"),
@@ -112,9 +111,14 @@ def build_record(
         model=ctx.model,
         config=ctx.named_config(best.settings.to_config()),
         validation=validation,
-        test=window_scores(test, ctx.metric, ctx.spec.horizon,
-                           measured.test_latency.latency_s, test_paired["naive"],
-                           test_paired["default"]),  # fmt: skip
+        test=window_scores(
+            test,
+            ctx.metric,
+            ctx.spec.horizon,
+            measured.test_latency.latency_s,
+            test_paired["naive"],
+            test_paired["default"],
+        ),  # fmt: skip
         windows=record_windows(ctx),
         metadata=Metadata(
             source="optimise (optuna)",
@@ -175,8 +179,6 @@ def paired(
 def _joined(validation: Iterable[float], test: Iterable[float]) -> tuple[float, ...]:
     """Validation then test values, as ``metadata.forecasts`` holds them."""
     return (*map(float, validation), *map(float, test))
-
-
 
 
 def _selection(

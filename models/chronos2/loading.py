@@ -40,13 +40,21 @@ _FORECASTING = {
 PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "tiny": (
         {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4},
-        {**_FORECASTING, "context_length": 2048, "max_output_patches": 4,
-         "time_encoding_scale": 2048},
+        {
+            **_FORECASTING,
+            "context_length": 2048,
+            "max_output_patches": 4,
+            "time_encoding_scale": 2048,
+        },
     ),  # fmt: skip
     "base": (
         {"d_model": 768, "d_kv": 64, "d_ff": 3072, "num_layers": 12, "num_heads": 12},
-        {**_FORECASTING, "context_length": 8192, "max_output_patches": 64,
-         "time_encoding_scale": 8192},
+        {
+            **_FORECASTING,
+            "context_length": 8192,
+            "max_output_patches": 64,
+            "time_encoding_scale": 8192,
+        },
     ),  # fmt: skip
 }
 

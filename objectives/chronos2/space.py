@@ -184,12 +184,21 @@ class Chronos2Space(ModelSpace[Chronos2Settings]):
             "model": "chronos2",
             "params": {
                 "context_length": {"type": "categorical", "choices": list(CONTEXT_LENGTHS)},
-                "use_multivariate": {"type": "fixed", "value": True,
-                                     "why": "the trading code forecasts the columns jointly"},
-                "aggregation": {"type": "fixed", "value": "median",
-                                "why": "the trading code trades the 0.5 quantile"},
-                "scorable": {"aggregation": list(AGGREGATIONS), "quantile_level": [low, high, step],
-                             "with": "optimise forecast --param"},
+                "use_multivariate": {
+                    "type": "fixed",
+                    "value": True,
+                    "why": "the trading code forecasts the columns jointly",
+                },
+                "aggregation": {
+                    "type": "fixed",
+                    "value": "median",
+                    "why": "the trading code trades the 0.5 quantile",
+                },
+                "scorable": {
+                    "aggregation": list(AGGREGATIONS),
+                    "quantile_level": [low, high, step],
+                    "with": "optimise forecast --param",
+                },
             },  # fmt: skip
             "config": "context_length, quantile_levels, aggregation "
             "(median, mean over levels, quantile_<level>), use_multivariate",

@@ -94,7 +94,11 @@ SPEC = BackendSpec(
     config_name=config_name,
     flat_selection_key=True,
     example_params=(
-        "temperature=0.15", "top_k=20", "top_p=1.0", "sample_count=64", "max_context=256",
+        "temperature=0.15",
+        "top_k=20",
+        "top_p=1.0",
+        "sample_count=64",
+        "max_context=256",
         "clip=2",
     ),
 )

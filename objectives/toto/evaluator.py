@@ -201,9 +201,12 @@ class TotoEvaluator(BoundEvaluator[TotoSettings, torch.Tensor]):
         points, values = [], []
         for column in self.task.columns:
             draws = self._draws(rows_of, settings, seed, column)  # (W, H, N)
-            reduced = torch.stack(
-                [settings.aggregate(draws[:, h]) for h in range(draws.shape[1])], dim=1
-            ).cpu().numpy().astype(np.float64)  # (W, H)
+            reduced = (
+                torch.stack([settings.aggregate(draws[:, h]) for h in range(draws.shape[1])], dim=1)
+                .cpu()
+                .numpy()
+                .astype(np.float64)
+            )  # (W, H)
             sampled = draws.cpu().numpy()
             if self.percent:
                 last = self.bars.prices[np.asarray(rows_of) - 1, PRICE_COLUMNS.index(column)]

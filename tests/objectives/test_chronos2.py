@@ -44,10 +44,14 @@ def pipeline_quantiles(backend, context: torch.Tensor, levels: list[float]) -> n
 def test_univariate_points_equal_the_pipelines_quantiles(backend, bars, ctx):
     ev = backend.evaluator(bars, TRADING)
     prices = torch.as_tensor(bars.prices, dtype=torch.float32)
-    forecast = ev.forecast(TARGETS, {"context_length": ctx, "aggregation": "median",
-                                     "use_multivariate": False}, seed=0)
-    shifted = ev.forecast(TARGETS, {"context_length": ctx, "aggregation": "quantile_0.30",
-                                    "use_multivariate": False}, 0)
+    forecast = ev.forecast(
+        TARGETS, {"context_length": ctx, "aggregation": "median", "use_multivariate": False}, seed=0
+    )
+    shifted = ev.forecast(
+        TARGETS,
+        {"context_length": ctx, "aggregation": "quantile_0.30", "use_multivariate": False},
+        0,
+    )
     for w, i in enumerate(TARGETS):
         for c, column in enumerate(TRADING.columns):
             col = ("open", "high", "low", "close").index(column)

@@ -61,7 +61,7 @@ def _protocol_cases() -> list[tuple[int, int, int | None, int, int]]:
     cases = []
     for window in (1, 3, 20):
         for blocks in (1, 2, 5):
-            for step in ((None,) if blocks == 1 else (None, window, window + 1, 3 * window + 7)):
+            for step in (None,) if blocks == 1 else (None, window, window + 1, 3 * window + 7):
                 for horizon in (1, 2, 7):
                     for test_window in (1, 20):
                         cases.append((window, blocks, step, horizon, test_window))

@@ -35,8 +35,10 @@ def test_init_launch_and_the_record_in_the_trading_codes_keys(workdir, capsys):
     assert config["context_length"] in (128, 256, 512, 1024, 2048)
     assert 0.5 in config["quantile_levels"] and isinstance(config["use_multivariate"], bool)
     mode = "multi" if config["use_multivariate"] else "uni"
-    assert config["name"] == f"chronos2_opt_ctx{config['context_length']}_" \
+    assert (
+        config["name"] == f"chronos2_opt_ctx{config['context_length']}_"
         f"{config['aggregation']}_{mode}"
+    )
     selection = record["metadata"]["selection"]
     assert "deterministic model" in selection["method"] and len(selection["seeds"]) == 1
     first = selection["first_pass_return_mae"]

@@ -134,8 +134,9 @@ def test_forecast_from_a_trading_record_gives_every_column_of_its_task(
     assert len(rows) == 16 and {r["step"] for r in rows} == {1}
     bars = pd.read_csv(sample_data / "AAPL.csv")
     last = rows[-4:]  # the next, unseen bar: each column's last value is the file's last row
-    assert [r["last"] for r in last] == [float(bars[c].iloc[-1]) for c in ("close", "high",
-                                                                           "low", "open")]
+    assert [r["last"] for r in last] == [
+        float(bars[c].iloc[-1]) for c in ("close", "high", "low", "open")
+    ]
     assert all(r["actual"] is None for r in last)
 
 

@@ -22,8 +22,18 @@ VAL = 8  # validation targets per trial
 def test_every_trial_is_reproduced_bit_for_bit_in_a_fresh_process_with_one_thread(
     model: str, checkpoints: dict[str, Path], workdir: Path
 ) -> None:
-    common = ["--model", model, "--checkpoint", checkpoints[model], "--data-dir", DATA,
-              "--val-window", VAL, "--test-window", 4]  # short windows: the property is per target
+    common = [
+        "--model",
+        model,
+        "--checkpoint",
+        checkpoints[model],
+        "--data-dir",
+        DATA,
+        "--val-window",
+        VAL,
+        "--test-window",
+        4,
+    ]  # short windows: the property is per target
     # The study runs with two threads and the re-scoring process with one: on a 2-core AMD
     # EPYC, MKL's small products differed in the last bits between the two until Kronos's
     # stage 2 ran on one thread (models/threads.py).

@@ -52,8 +52,11 @@ def written(chosen: Record) -> dict[str, float | None]:
 #: AAPL's real values in the trading code's best/AAPL.json at 3d98a753 (chronos2 chosen, toto
 #: runner-up, improvement_pct 10.676434731754384), and smaller cases
 CASES = [
-    {"kronos": 0.03402690832893461, "toto": 0.02066276378336577,
-     "chronos2": 0.01845671729425814},  # fmt: skip
+    {
+        "kronos": 0.03402690832893461,
+        "toto": 0.02066276378336577,
+        "chronos2": 0.01845671729425814,
+    },  # fmt: skip
     {"kronos": 0.02, "toto": 0.03},
     {"toto": 0.04},
     {"kronos": 0.0, "toto": 0.0},

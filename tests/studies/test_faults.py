@@ -133,9 +133,7 @@ def check_round(url: str, n: int, workdir: Path, model: Model) -> optuna.Study:
     return study
 
 
-def killed_finaliser(
-    url: str, workdir: Path, n: int, moment: str, draws: int, model: Model
-) -> int:
+def killed_finaliser(url: str, workdir: Path, n: int, moment: str, draws: int, model: Model) -> int:
     """Run a launch whose finaliser is SIGKILLed at ``moment``; return its exit code.
     ``draws`` differs per call so that each launch has a new finalisation round to kill."""
     script = f"""

@@ -50,8 +50,12 @@ def test_launch_scores_the_best_trial_once_and_exports_it(workdir: Path, sample_
     best = json.loads((workdir / "store" / "best" / "AAPL.json").read_text())
     assert best["metadata"].pop("best_selection")["compared"][0]["model"] == "fake"
     assert best.pop("config_path") == "store/fake/AAPL.json"  # the trading code's keys
-    for key in ("selection_metric", "selection_value", "candidate_pct_return_mae",
-                "improvement_pct"):
+    for key in (
+        "selection_metric",
+        "selection_value",
+        "candidate_pct_return_mae",
+        "improvement_pct",
+    ):
         best["metadata"].pop(key)
     assert best == record
     assert "sqlite:///studies.db" == record["metadata"]["storage"]

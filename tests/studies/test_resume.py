@@ -119,8 +119,7 @@ def test_a_timeout_stops_early_without_exporting_and_a_rerun_finishes(
     ]
     slow = run_cli_process(*args, "--timeout", "1", FAKE_TRIAL_SLEEP="0.2")
     assert slow.returncode == 0, slow.stderr
-    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1" \
-        in slow.stdout
+    assert "not finished (resume with the same command): fake:AAPL:v20-t20-h1" in slow.stdout
     assert 0 < len(trials(optuna.trial.TrialState.COMPLETE)) < 40
     assert not (workdir / "store").exists()
     assert run_cli_process(*args).returncode == 0
