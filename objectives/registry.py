@@ -214,3 +214,18 @@ def load_backend(
 def load_space(name: str) -> SearchSpace[Settings]:
     """The search space (and settings type) of model ``name``, without loading the model."""
     return spec(name).space()
+
+
+def lazy_attributes(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
+    """A model package's module ``__getattr__``: ``SPACE`` (its search space, from its spec,
+    without the model) and each of ``names`` (name -> module) imported on first use, so that
+    importing the package stays cheap."""
+
+    def __getattr__(name: str) -> Any:
+        if name == "SPACE":
+            return importlib.import_module(f"{package}.spec").space()
+        if name in names:
+            return getattr(importlib.import_module(names[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -6,8 +6,9 @@ without the model or the ``chronos`` package); the names below are imported on f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objectives.registry import lazy_attributes
 
 if TYPE_CHECKING:
     from objectives.chronos2.evaluator import Chronos2Backend, Chronos2Evaluator, level_weights
@@ -32,15 +33,7 @@ _LAZY = {
     "Chronos2Space": "objectives.chronos2.space",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name == "SPACE":  # the search space and settings type, usable without loading the model
-        from objectives.chronos2.spec import space
-
-        return space()
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def load(

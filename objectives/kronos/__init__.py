@@ -6,8 +6,9 @@ without the model); the names below are imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objectives.registry import lazy_attributes
 
 if TYPE_CHECKING:
     from objectives.disk_cache import DiskCache
@@ -23,15 +24,7 @@ _LAZY = {
     "KronosSpace": "objectives.kronos.space",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name == "SPACE":  # the search space and settings type, usable without loading the model
-        from objectives.kronos.spec import space
-
-        return space()
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def load(
